@@ -1,0 +1,108 @@
+"""Frozen data that flows through a frame: detections in, tracks out.
+
+Arrays are validated and made read-only at construction, so a plugin cannot change what another
+plugin holds. Boxes are float32 (N, 4) `x1, y1, x2, y2` in 0-based pixels (see `boxes.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mot_pipeline.boxes import as_boxes
+
+
+def _frozen(arr: np.ndarray) -> np.ndarray:
+    arr = np.array(arr, copy=True)
+    arr.setflags(write=False)
+    return arr
+
+
+def _vector(values: object, n: int, dtype: type, name: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=dtype).reshape(-1)
+    if arr.shape[0] != n:
+        raise ValueError(f"{name} has {arr.shape[0]} entries for {n} boxes")
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class Detections:
+    """Detector output for one frame: boxes (N, 4), scores (N,), classes (N,)."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray
+
+    def __init__(self, boxes: object, scores: object, classes: object | None = None) -> None:
+        b = as_boxes(boxes)
+        n = len(b)
+        if not np.isfinite(b).all():
+            raise ValueError("detection boxes must be finite")
+        s = _vector(scores, n, np.float32, "scores")
+        c = np.zeros(n, np.int64) if classes is None else _vector(classes, n, np.int64, "classes")
+        object.__setattr__(self, "boxes", _frozen(b))
+        object.__setattr__(self, "scores", _frozen(s))
+        object.__setattr__(self, "classes", _frozen(c))
+
+    @classmethod
+    def empty(cls) -> Detections:
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def select(self, index: np.ndarray) -> Detections:
+        """Subset by boolean mask or integer index."""
+        return Detections(self.boxes[index], self.scores[index], self.classes[index])
+
+
+@dataclass(frozen=True, eq=False)
+class Tracks:
+    """Tracks reported for one frame.
+
+    `detected[i]` is True when track i's box comes from a detection matched on this frame and
+    False when the motion estimator propagated it; `scores` are the detection score for the
+    former and the motion estimator's confidence for the latter.
+    """
+
+    ids: np.ndarray
+    boxes: np.ndarray
+    scores: np.ndarray
+    detected: np.ndarray
+
+    def __init__(
+        self, ids: object, boxes: object, scores: object, detected: object | None = None
+    ) -> None:
+        b = as_boxes(boxes)
+        n = len(b)
+        i = _vector(ids, n, np.int64, "ids")
+        if len(np.unique(i)) != n:
+            raise ValueError("track ids must be unique within a frame")
+        s = _vector(scores, n, np.float32, "scores")
+        d = np.zeros(n, bool) if detected is None else _vector(detected, n, bool, "detected")
+        object.__setattr__(self, "ids", _frozen(i))
+        object.__setattr__(self, "boxes", _frozen(b))
+        object.__setattr__(self, "scores", _frozen(s))
+        object.__setattr__(self, "detected", _frozen(d))
+
+    @classmethod
+    def empty(cls) -> Tracks:
+        return cls(np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """What the pipeline emits per frame: 0-based frame index, its tracks, and whether the
+    detector ran on it (`detections` is None on propagated-only frames)."""
+
+    frame_index: int
+    tracks: Tracks
+    detections: Detections | None = None
+
+    @property
+    def detector_ran(self) -> bool:
+        return self.detections is not None

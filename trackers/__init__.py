@@ -1,0 +1,63 @@
+"""Motion estimators: move every live track from the previous frame to the current one.
+
+Every estimator follows `MotionEstimator` and is registered by name in `REGISTRY`; the contract
+tests in `tests/test_motion_contract.py` run each registered estimator through the same checks.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class MotionEstimator(Protocol):
+    """Per-track motion between detector frames.
+
+    - `add(frame, boxes, ids)`: start tracks `ids` at `boxes` (xyxy) in `frame`; for an id that
+      is already live this is a correction: the estimator is re-initialised (or, for a filter,
+      updated) at the observed box. The order of `ids` is kept for new ids.
+    - `remove(ids)`: forget these tracks (unknown ids are ignored).
+    - `propagate(frame) -> (boxes, scores)`: move every live track to `frame`, in the order of
+      `ids`; `scores` is the estimator's confidence per track (higher is better, 1 = sure).
+    - `reset()`: forget everything (between sequences).
+    - `ids`: the live track ids, int64, in the order `propagate` returns them.
+    """
+
+    @property
+    def ids(self) -> np.ndarray: ...
+
+    def add(self, frame: np.ndarray, boxes: np.ndarray, ids: np.ndarray) -> None: ...
+
+    def remove(self, ids: np.ndarray) -> None: ...
+
+    def propagate(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def reset(self) -> None: ...
+
+
+# name -> "module:Class". Each class takes one optional frozen config dataclass, found as its
+# `Config` attribute, so YAML presets can be validated before anything heavy is imported.
+REGISTRY: dict[str, str] = {
+    "kalman": "trackers.kalman:KalmanEstimator",
+    "hold": "trackers.hold:HoldEstimator",
+    "siammt": "trackers.siammt:SiamMTEstimator",
+    "siamfc": "trackers.siammt.siamfc:SiamFCEstimator",
+    "siamfc-mi": "trackers.siammt.siamfc:SiamFCMultiInputEstimator",
+}
+
+
+def estimator_class(name: str) -> type:
+    """The class registered under `name` (imported lazily: torch only when needed)."""
+    if name not in REGISTRY:
+        raise KeyError(f"unknown tracker {name!r}; choose from {', '.join(sorted(REGISTRY))}")
+    module, attr = REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def create(name: str, config: Any | None = None) -> MotionEstimator:
+    """Build the estimator `name` with `config` (its `Config` dataclass) or its defaults."""
+    cls = estimator_class(name)
+    return cls(config) if config is not None else cls()
