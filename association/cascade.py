@@ -1,0 +1,101 @@
+"""ByteTrack's matching cascade, on arrays only.
+
+1. Confirmed tracks (tracked and lost) against high-score detections, fused affinity.
+2. Tracks still unmatched that were tracked at the previous detector frame against the
+   low-score detections, plain IoU: occluded people often come back with a low score.
+3. Tentative tracks against the high-score detections left over.
+
+High-score detections left after that may start new tracks (the lifecycle decides); low-score
+ones never do. The default thresholds are ultralytics' bytetrack.yaml (match_thresh 0.8 is a
+cost, i.e. affinity >= 0.2; 0.5 and 0.7 likewise for the later passes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from association.affinity import iou_affinity, make_affinity
+from association.assign import assign
+from mot_pipeline.types import Detections
+
+
+@dataclass(frozen=True)
+class CascadeConfig:
+    high_score: float = 0.25
+    low_score: float = 0.1
+    affinity: str = "fused_iou"
+    detection_weight: float = 1.0
+    motion_weight: float = 0.0
+    min_affinity_first: float = 0.2
+    min_iou_second: float = 0.5
+    min_affinity_tentative: float = 0.3
+
+
+@dataclass(frozen=True, eq=False)
+class TrackGroups:
+    """Track rows split by state: `tracked` (matched at the last detector frame), `tentative`
+    (not yet confirmed); every other row is a lost confirmed track."""
+
+    tracked: np.ndarray
+    tentative: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.tracked.shape != self.tentative.shape:
+            raise ValueError("tracked and tentative masks differ in length")
+        if (self.tracked & self.tentative).any():
+            raise ValueError("a track cannot be both tracked and tentative")
+
+
+@dataclass(frozen=True, eq=False)
+class CascadeResult:
+    """`matches` (K, 2) of (track row, detection row) into the inputs; unmatched track rows;
+    unmatched high-score detection rows (candidates for new tracks)."""
+
+    matches: np.ndarray
+    unmatched_tracks: np.ndarray
+    unmatched_high: np.ndarray
+
+
+def match_cascade(
+    track_boxes: np.ndarray,
+    track_scores: np.ndarray,
+    groups: TrackGroups,
+    detections: Detections,
+    config: CascadeConfig | None = None,
+) -> CascadeResult:
+    c = config or CascadeConfig()
+    weights = (
+        {"detection_weight": c.detection_weight, "motion_weight": c.motion_weight}
+        if c.affinity == "fused_iou"
+        else {}
+    )
+    affinity = make_affinity(c.affinity, **weights)
+    rows = np.arange(len(track_boxes))
+    scores = detections.scores
+    high = np.flatnonzero(scores >= c.high_score)
+    low = np.flatnonzero((scores > c.low_score) & (scores < c.high_score))
+    matches: list[np.ndarray] = []
+
+    def run(t_rows: np.ndarray, d_rows: np.ndarray, fn, min_aff: float):
+        aff = fn(
+            track_boxes[t_rows], track_scores[t_rows], detections.boxes[d_rows], scores[d_rows]
+        )
+        a = assign(aff, min_aff)
+        matches.append(np.stack([t_rows[a.matches[:, 0]], d_rows[a.matches[:, 1]]], axis=1))
+        return t_rows[a.unmatched_rows], d_rows[a.unmatched_cols]
+
+    confirmed = rows[~groups.tentative]
+    left_tracks, left_high = run(confirmed, high, affinity, c.min_affinity_first)
+    second = left_tracks[groups.tracked[left_tracks]]
+    lost_left = left_tracks[~groups.tracked[left_tracks]]
+    second_left, _ = run(second, low, iou_affinity, c.min_iou_second)
+    tentative_left, left_high = run(
+        rows[groups.tentative], left_high, affinity, c.min_affinity_tentative
+    )
+    return CascadeResult(
+        np.concatenate(matches).astype(np.int64).reshape(-1, 2),
+        np.sort(np.concatenate([second_left, lost_left, tentative_left])).astype(np.int64),
+        np.sort(left_high).astype(np.int64),
+    )

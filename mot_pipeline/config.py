@@ -1,0 +1,136 @@
+"""Run configuration: frozen dataclasses with defaults in code, loadable from YAML.
+
+A YAML preset (see `configs/`) names only what it changes; unknown keys, wrong types and
+unknown tracker/detector names are `InputError`s naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mot_pipeline.errors import InputError
+from mot_pipeline.pipeline import PipelineConfig
+
+DEFAULT_TRACKER = "kalman"
+DEFAULT_DETECTOR = "yolo11n"
+
+
+@dataclass(frozen=True)
+class PublicDetectionsConfig:
+    """Public det.txt detections. MOT15 scores are raw detector scores, not in [0, 1]."""
+
+    min_score: float | None = None  # None: the detector plugin's documented default
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything `mot-run` needs besides paths. `tracker_options` are the fields of the
+    chosen tracker's own config dataclass (validated against it)."""
+
+    detect_every: int = 1
+    tracker: str = DEFAULT_TRACKER
+    detector: str = DEFAULT_DETECTOR
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    yolo: dict[str, Any] = field(default_factory=dict)
+    public: PublicDetectionsConfig = field(default_factory=PublicDetectionsConfig)
+    tracker_options: dict[str, Any] = field(default_factory=dict)
+    frame_rate: float | None = None  # override the sequence's frame rate
+
+
+def from_mapping(cls: type, data: Any, where: str) -> Any:
+    """Build dataclass `cls` from a mapping, recursing into dataclass fields; `where` names the
+    file (and key path) in errors."""
+    if not isinstance(data, dict):
+        raise InputError(f"expected a mapping for {cls.__name__}, got {type(data).__name__}", where)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise InputError(
+            f"unknown config key(s) {', '.join(map(str, unknown))} "
+            f"(valid: {', '.join(sorted(fields))})",
+            where,
+        )
+    values = {}
+    for name, value in data.items():
+        values[name] = _coerce(hints[name], value, f"{where}:{name}")
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return from_mapping(hint, value, where)
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, where) if len(inner) == 1 else value
+    if origin is typing.Literal:
+        if value not in args:
+            raise InputError(f"must be one of {', '.join(map(str, args))}, got {value!r}", where)
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise InputError(f"expected a list, got {value!r}", where)
+        return tuple(value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise InputError(f"expected a mapping, got {value!r}", where)
+        return dict(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise InputError(f"expected true/false, got {value!r}", where)
+        return value
+    if hint in (int, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InputError(f"expected a number, got {value!r}", where)
+        if hint is int and float(value) != int(value):
+            raise InputError(f"expected an integer, got {value!r}", where)
+        return hint(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise InputError(f"expected a string, got {value!r}", where)
+        return value
+    return value
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
+    """Read a YAML preset (or the defaults), then apply non-None `overrides` (CLI flags)."""
+    data: dict[str, Any] = {}
+    where = str(path) if path is not None else "config"
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError("config file not found", path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise InputError(f"not valid YAML ({str(err).splitlines()[0]})", path) from None
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    config = from_mapping(RunConfig, data, where)
+    # The pipeline's own detect_every follows the top-level one (one knob for users).
+    pipeline = dataclasses.replace(config.pipeline, detect_every=config.detect_every)
+    config = dataclasses.replace(config, pipeline=pipeline)
+    if config.detect_every < 1:
+        raise InputError(f"detect_every must be >= 1, got {config.detect_every}", where)
+    return config
+
+
+def tracker_config(config: RunConfig, where: str = "config") -> Any:
+    """The chosen tracker's own config dataclass built from `tracker_options`."""
+    from trackers import estimator_class
+
+    try:
+        cls = estimator_class(config.tracker)
+    except KeyError as err:
+        raise InputError(str(err.args[0]), where) from None
+    return from_mapping(cls.Config, config.tracker_options, f"{where}:tracker_options")

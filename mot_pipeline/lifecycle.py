@@ -1,0 +1,157 @@
+"""Track lifecycle: states, the id counter, and ages counted in frames.
+
+A track is TENTATIVE until confirmed, TRACKED while matched at the latest detector frame, and
+LOST while unmatched but still within `max_age` frames of its last detection. Ages are frames,
+not detector calls, scaled from a buffer given at a reference frame rate, and never shorter than
+one detection interval, so a track always survives one missed detection (ByteTrack's
+`int(fps / 30 * 30)` gives 7 frames at 7 fps, less than a k = 10 gap).
+
+Confirmation: a tentative track is invisible, and at k = 5 waiting for the next detector frame
+hides a new person for 5 frames; so a track whose first detection is confident enough
+(`confirm_score`) is confirmed at once, and others after `min_hits` matched detections. On the
+first frame of a sequence every new track is confirmed (as ByteTrack does).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from association import CascadeResult, TrackGroups
+from mot_pipeline.types import Detections, Tracks
+
+
+class TrackState(IntEnum):
+    TENTATIVE = 0
+    TRACKED = 1
+    LOST = 2
+
+
+@dataclass(frozen=True)
+class LifecycleConfig:
+    new_track_score: float = 0.25
+    track_buffer: int = 30  # frames at `reference_frame_rate`
+    reference_frame_rate: float = 30.0
+    min_hits: int = 2
+    confirm_score: float = 0.5
+    # A propagated track is reported only while the motion estimator's confidence is at least
+    # this; 0 reports every tracked track (Kalman, hold).
+    min_report_score: float = 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class LifecycleUpdate:
+    """What the motion estimator must do after a detector frame: correct or start tracks
+    `ids` at `boxes` (matched first, then new), and forget `removed`."""
+
+    ids: np.ndarray
+    boxes: np.ndarray
+    removed: np.ndarray
+
+
+class Lifecycle:
+    """Holds every live track's state, last detection and reported box."""
+
+    def __init__(self, config: LifecycleConfig, frame_rate: float, detect_every: int) -> None:
+        if frame_rate <= 0 or detect_every < 1:
+            raise ValueError("frame_rate must be > 0 and detect_every >= 1")
+        self.config = config
+        scaled = config.track_buffer * frame_rate / config.reference_frame_rate
+        self.max_age = max(math.ceil(scaled), detect_every, 1)
+        self.reset()
+
+    def reset(self) -> None:
+        self._next_id = 1
+        self.ids = np.zeros(0, np.int64)
+        self.states = np.zeros(0, np.int8)
+        self.hits = np.zeros(0, np.int64)
+        self.last_detected = np.zeros(0, np.int64)
+        self.boxes = np.zeros((0, 4), np.float32)
+        self.scores = np.zeros(0, np.float32)
+        self._detected_now = np.zeros(0, bool)
+        self._first_frame = True
+
+    def groups(self) -> TrackGroups:
+        return TrackGroups(self.states == TrackState.TRACKED, self.states == TrackState.TENTATIVE)
+
+    def propagated(self, ids: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> None:
+        """Store the motion estimator's boxes and confidences for this frame (any order)."""
+        ids = np.asarray(ids, np.int64)
+        if len(ids) != len(self.ids) or not np.isin(self.ids, ids).all():
+            raise RuntimeError("motion estimator and lifecycle disagree on the live tracks")
+        order = np.argsort(ids)
+        rows = order[np.searchsorted(ids, self.ids, sorter=order)]
+        self.boxes = np.asarray(boxes, np.float32)[rows]
+        self.scores = np.asarray(scores, np.float32)[rows]
+        self._detected_now = np.zeros(len(self.ids), bool)
+
+    def detected(
+        self, frame_index: int, match: CascadeResult, detections: Detections
+    ) -> LifecycleUpdate:
+        """Apply a detector frame's matches: update states, start and end tracks."""
+        c = self.config
+        t, d = match.matches[:, 0], match.matches[:, 1]
+        self.boxes[t], self.scores[t] = detections.boxes[d], detections.scores[d]
+        self.hits[t] += 1
+        self.last_detected[t] = frame_index
+        confirmed = (self.states[t] != TrackState.TENTATIVE) | (self.hits[t] >= c.min_hits)
+        self.states[t] = np.where(confirmed, TrackState.TRACKED, TrackState.TENTATIVE)
+        self._detected_now[:] = False
+        self._detected_now[t] = True
+
+        unmatched = match.unmatched_tracks
+        tentative = unmatched[self.states[unmatched] == TrackState.TENTATIVE]
+        self.states[unmatched] = TrackState.LOST
+        too_old = frame_index - self.last_detected > self.max_age
+        drop = np.zeros(len(self.ids), bool)
+        drop[tentative] = True  # a tentative track that misses once was a false start
+        drop |= too_old & (self.states == TrackState.LOST)
+        removed = self.ids[drop]
+        keep_rows = np.flatnonzero(~drop)
+        matched_keep = np.isin(keep_rows, t)
+        corrected_ids = self.ids[keep_rows[matched_keep]]
+        corrected_boxes = self.boxes[keep_rows[matched_keep]]
+        self._keep(keep_rows)
+
+        new = match.unmatched_high[detections.scores[match.unmatched_high] >= c.new_track_score]
+        new_ids = np.arange(self._next_id, self._next_id + len(new), dtype=np.int64)
+        self._next_id += len(new)
+        confident = (detections.scores[new] >= c.confirm_score) | self._first_frame
+        confident |= c.min_hits <= 1
+        self._first_frame = False
+        self._append(
+            new_ids,
+            np.where(confident, TrackState.TRACKED, TrackState.TENTATIVE),
+            detections.boxes[new],
+            detections.scores[new],
+            frame_index,
+        )
+        return LifecycleUpdate(
+            np.concatenate([corrected_ids, new_ids]),
+            np.concatenate([corrected_boxes, detections.boxes[new]]),
+            removed,
+        )
+
+    def report(self) -> Tracks:
+        """Confirmed tracks matched at the latest detector frame, minus propagated ones whose
+        motion confidence has collapsed."""
+        show = self.states == TrackState.TRACKED
+        show &= self._detected_now | (self.scores >= self.config.min_report_score)
+        return Tracks(self.ids[show], self.boxes[show], self.scores[show], self._detected_now[show])
+
+    def _keep(self, rows: np.ndarray) -> None:
+        for name in ("ids", "states", "hits", "last_detected", "boxes", "scores", "_detected_now"):
+            setattr(self, name, getattr(self, name)[rows])
+
+    def _append(self, ids, states, boxes, scores, frame_index: int) -> None:
+        n = len(ids)
+        self.ids = np.concatenate([self.ids, ids])
+        self.states = np.concatenate([self.states, states.astype(np.int8)])
+        self.hits = np.concatenate([self.hits, np.ones(n, np.int64)])
+        self.last_detected = np.concatenate([self.last_detected, np.full(n, frame_index)])
+        self.boxes = np.concatenate([self.boxes, boxes.astype(np.float32)])
+        self.scores = np.concatenate([self.scores, scores.astype(np.float32)])
+        self._detected_now = np.concatenate([self._detected_now, np.ones(n, bool)])

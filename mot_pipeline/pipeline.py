@@ -1,0 +1,111 @@
+"""The frame loop: detect (every k-th frame) -> propagate -> associate -> lifecycle -> emit."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from association import CascadeConfig, match_cascade
+from detectors import Detector
+from mot_pipeline.boxes import clip, valid_mask
+from mot_pipeline.lifecycle import Lifecycle, LifecycleConfig
+from mot_pipeline.types import Detections, FrameResult
+from trackers import MotionEstimator
+
+DEFAULT_FRAME_RATE = 30.0
+MIN_DETECTION_SIZE = 1.0  # px; smaller (or non-finite) detector boxes are dropped
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    detect_every: int = 1
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
+    association: CascadeConfig = field(default_factory=CascadeConfig)
+
+
+@dataclass
+class Timing:
+    """Seconds spent in detection and in tracking (everything else in `step`), and frames."""
+
+    detect_s: float = 0.0
+    track_s: float = 0.0
+    frames: int = 0
+
+    @property
+    def fps(self) -> float:
+        total = self.detect_s + self.track_s
+        return self.frames / total if total > 0 else float("nan")
+
+
+class Pipeline:
+    """Detector-driven tracking. `run(source)` for a sequence, `step(frame)` for a live stream."""
+
+    def __init__(
+        self,
+        detector: Detector,
+        tracker: MotionEstimator,
+        detect_every: int = 1,
+        *,
+        config: PipelineConfig | None = None,
+        frame_rate: float = DEFAULT_FRAME_RATE,
+    ) -> None:
+        config = config or PipelineConfig(detect_every=detect_every)
+        if detect_every != 1 and config.detect_every != detect_every:
+            raise ValueError("detect_every given twice with different values")
+        if config.detect_every < 1:
+            raise ValueError(f"detect_every must be >= 1, got {config.detect_every}")
+        self.detector, self.tracker, self.config = detector, tracker, config
+        self.reset(frame_rate)
+
+    def reset(self, frame_rate: float | None = None) -> None:
+        """Forget all tracks (between sequences); ids restart at 1."""
+        if frame_rate is not None:
+            self.frame_rate = float(frame_rate)
+        self.lifecycle = Lifecycle(self.config.lifecycle, self.frame_rate, self.config.detect_every)
+        self.tracker.reset()
+        self.frame_index = 0
+        self.timing = Timing()
+
+    def run(self, source: Iterable[np.ndarray] | object) -> Iterator[FrameResult]:
+        """Reset, then yield one result per frame of `source`: a `sources.Sequence` (its frame
+        rate is used) or any iterable of BGR frames."""
+        self.reset(getattr(source, "frame_rate", None))
+        frames = source.frames() if hasattr(source, "frames") else enumerate(source)
+        for _, frame in frames:
+            yield self.step(frame)
+
+    def step(self, frame: np.ndarray) -> FrameResult:
+        t0 = time.perf_counter()
+        life, detect_s = self.lifecycle, 0.0
+        if len(life.ids):
+            life.propagated(self.tracker.ids, *self.tracker.propagate(frame))
+        detections = None
+        if self.frame_index % self.config.detect_every == 0:
+            t1 = time.perf_counter()
+            detections = self._sanitise(self.detector(frame, frame_index=self.frame_index), frame)
+            detect_s = time.perf_counter() - t1
+            match = match_cascade(
+                life.boxes, life.scores, life.groups(), detections, self.config.association
+            )
+            update = life.detected(self.frame_index, match, detections)
+            self.tracker.remove(update.removed)
+            self.tracker.add(frame, update.boxes, update.ids)
+        result = FrameResult(self.frame_index, life.report(), detections)
+        self.frame_index += 1
+        self.timing.detect_s += detect_s
+        self.timing.track_s += time.perf_counter() - t0 - detect_s
+        self.timing.frames += 1
+        return result
+
+    @staticmethod
+    def _sanitise(detections: Detections, frame: np.ndarray) -> Detections:
+        """Clip boxes to the frame and drop empty ones: detectors may return either."""
+        if len(detections) == 0:
+            return detections
+        height, width = frame.shape[:2]
+        boxes = clip(detections.boxes, width, height)
+        keep = valid_mask(boxes, MIN_DETECTION_SIZE)
+        return Detections(boxes[keep], detections.scores[keep], detections.classes[keep])
