@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+
+from association import CascadeConfig, TrackGroups, assign, make_affinity, match_cascade
+from mot_pipeline.types import Detections
+
+
+def test_assign_maximises_total_affinity():
+    # Greedy would take (0,0)=0.9 and leave (1,1)=0.1; the optimum is 0.8 + 0.7.
+    aff = np.array([[0.9, 0.8], [0.7, 0.1]])
+    a = assign(aff, 0.05)
+    assert sorted(map(tuple, a.matches)) == [(0, 1), (1, 0)]
+    assert a.unmatched_rows.size == 0 and a.unmatched_cols.size == 0
+
+
+def test_assign_gates_low_affinity():
+    aff = np.array([[0.9, 0.0], [0.0, 0.29]])
+    a = assign(aff, 0.3)
+    assert a.matches.tolist() == [[0, 0]]
+    assert a.unmatched_rows.tolist() == [1] and a.unmatched_cols.tolist() == [1]
+
+
+def test_assign_exact_threshold_is_matched():
+    assert assign(np.array([[0.5]]), 0.5).matches.tolist() == [[0, 0]]
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (2, 0), (0, 0)])
+def test_assign_empty_sides(shape):
+    a = assign(np.zeros(shape), 0.1)
+    assert a.matches.shape == (0, 2)
+    assert a.unmatched_rows.tolist() == list(range(shape[0]))
+    assert a.unmatched_cols.tolist() == list(range(shape[1]))
+
+
+def test_rectangular_assignment():
+    aff = np.array([[0.1, 0.9, 0.2]])
+    a = assign(aff, 0.05)
+    assert a.matches.tolist() == [[0, 1]] and a.unmatched_cols.tolist() == [0, 2]
+
+
+def test_fused_affinity_weights():
+    tb = np.array([[0, 0, 10, 10]], np.float32)
+    db = np.array([[0, 0, 10, 10], [5, 0, 15, 10]], np.float32)
+    fused = make_affinity("fused_iou", detection_weight=1.0, motion_weight=1.0)
+    out = fused(tb, np.array([0.5]), db, np.array([0.8, 1.0]))
+    np.testing.assert_allclose(out, [[1.0 * 0.5 * 0.8, (50 / 150) * 0.5 * 1.0]], rtol=1e-6)
+    plain = make_affinity("iou")(tb, np.array([0.5]), db, np.array([0.8, 1.0]))
+    np.testing.assert_allclose(plain, [[1.0, 1 / 3]], rtol=1e-6)
+    with pytest.raises(KeyError):
+        make_affinity("nope")
+
+
+def _groups(tracked, tentative):
+    return TrackGroups(np.array(tracked, bool), np.array(tentative, bool))
+
+
+def test_cascade_low_score_detection_keeps_tracked_track():
+    tracks = np.array([[0, 0, 10, 20], [100, 0, 110, 20]], np.float32)
+    dets = Detections([[1, 0, 11, 20], [100, 1, 110, 21]], [0.9, 0.15])
+    r = match_cascade(tracks, np.ones(2), _groups([1, 1], [0, 0]), dets)
+    assert sorted(map(tuple, r.matches)) == [(0, 0), (1, 1)]
+    assert r.unmatched_tracks.size == 0 and r.unmatched_high.size == 0
+
+
+def test_cascade_lost_tracks_ignore_low_scores_and_tentatives_come_last():
+    tracks = np.array([[0, 0, 10, 20], [100, 0, 110, 20], [200, 0, 210, 20]], np.float32)
+    # Track 1 is lost: its low-score detection must not revive it. Track 2 is tentative and
+    # only gets what confirmed tracks left.
+    dets = Detections([[100, 0, 110, 20], [200, 0, 210, 20], [0, 0, 10, 20]], [0.15, 0.9, 0.9])
+    r = match_cascade(tracks, np.ones(3), _groups([1, 0, 0], [0, 0, 1]), dets)
+    assert sorted(map(tuple, r.matches)) == [(0, 2), (2, 1)]
+    assert r.unmatched_tracks.tolist() == [1]
+    assert r.unmatched_high.size == 0
+
+
+def test_cascade_empty_sides():
+    empty_tracks = np.zeros((0, 4), np.float32)
+    dets = Detections([[0, 0, 10, 10], [5, 5, 9, 9]], [0.9, 0.05])
+    r = match_cascade(empty_tracks, np.zeros(0), _groups([], []), dets)
+    assert r.matches.shape == (0, 2) and r.unmatched_high.tolist() == [0]
+    tracks = np.array([[0, 0, 10, 10]], np.float32)
+    r = match_cascade(tracks, np.ones(1), _groups([1], [0]), Detections.empty())
+    assert r.matches.shape == (0, 2) and r.unmatched_tracks.tolist() == [0]
+
+
+def test_cascade_gating_config():
+    tracks = np.array([[0, 0, 10, 10]], np.float32)
+    dets = Detections([[6, 0, 16, 10]], [1.0])  # IoU 4/16 = 0.25
+    loose = match_cascade(tracks, np.ones(1), _groups([1], [0]), dets)
+    strict = match_cascade(
+        tracks, np.ones(1), _groups([1], [0]), dets, CascadeConfig(min_affinity_first=0.3)
+    )
+    assert loose.matches.tolist() == [[0, 0]] and strict.matches.size == 0

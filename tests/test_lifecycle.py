@@ -1,0 +1,83 @@
+import numpy as np
+
+from association import CascadeResult
+from mot_pipeline.lifecycle import Lifecycle, LifecycleConfig, TrackState
+from mot_pipeline.types import Detections
+
+E = np.zeros(0, np.int64)
+
+
+def _result(matches=(), unmatched_tracks=(), unmatched_high=()):
+    return CascadeResult(
+        np.asarray(matches, np.int64).reshape(-1, 2),
+        np.asarray(unmatched_tracks, np.int64),
+        np.asarray(unmatched_high, np.int64),
+    )
+
+
+def test_max_age_scales_with_frame_rate_and_never_below_one_gap():
+    cfg = LifecycleConfig(track_buffer=30, reference_frame_rate=30)
+    assert Lifecycle(cfg, 30, 1).max_age == 30
+    assert Lifecycle(cfg, 7, 1).max_age == 7
+    assert Lifecycle(cfg, 7, 10).max_age == 10  # must survive one missed detection
+    assert Lifecycle(LifecycleConfig(track_buffer=0), 1, 1).max_age == 1
+
+
+def test_first_frame_confirms_everything_later_needs_score_or_hits():
+    life = Lifecycle(LifecycleConfig(confirm_score=0.6, min_hits=2), 30, 5)
+    dets = Detections([[0, 0, 10, 10], [50, 0, 60, 10]], [0.9, 0.3])
+    up = life.detected(0, _result(unmatched_high=[0, 1]), dets)
+    assert up.ids.tolist() == [1, 2] and (life.states == TrackState.TRACKED).all()
+    assert life.report().ids.tolist() == [1, 2]
+
+    dets = Detections([[100, 0, 110, 10], [200, 0, 210, 10]], [0.9, 0.3])
+    life.detected(
+        5,
+        _result(matches=[[0, 0], [1, 1]][:0], unmatched_tracks=[0, 1], unmatched_high=[0, 1]),
+        dets,
+    )
+    # Track 3 (score 0.9) is confirmed at once; track 4 (0.3) waits, invisible.
+    assert life.report().ids.tolist() == [3]
+    assert life.states[life.ids == 4][0] == TrackState.TENTATIVE
+    # Track 4 matched again: confirmed.
+    life.detected(10, _result(matches=[[3, 0]], unmatched_tracks=[0, 1, 2]), dets)
+    assert 4 in life.report().ids.tolist()
+
+
+def test_unmatched_tentative_is_dropped_and_lost_expires_after_max_age():
+    life = Lifecycle(LifecycleConfig(track_buffer=10, reference_frame_rate=10), 10, 5)
+    assert life.max_age == 10
+    dets = Detections([[0, 0, 10, 10]], [0.9])
+    life.detected(0, _result(unmatched_high=[0]), dets)  # id 1, tracked
+    low = Detections([[50, 0, 60, 10]], [0.3])
+    life.detected(5, _result(unmatched_tracks=[0], unmatched_high=[0]), low)  # id 2 tentative
+    assert life.states.tolist() == [TrackState.LOST, TrackState.TENTATIVE]
+    assert life.report().ids.size == 0  # lost tracks are not reported
+    up = life.detected(10, _result(unmatched_tracks=[0, 1]), Detections.empty())
+    assert up.removed.tolist() == [2]  # tentative missed once; id 1 still within 10 frames
+    up = life.detected(15, _result(unmatched_tracks=[0]), Detections.empty())
+    assert up.removed.tolist() == [1] and life.ids.size == 0
+
+
+def test_lost_track_is_recovered_with_its_id():
+    life = Lifecycle(LifecycleConfig(), 30, 5)
+    life.detected(0, _result(unmatched_high=[0]), Detections([[0, 0, 10, 10]], [0.9]))
+    life.detected(5, _result(unmatched_tracks=[0]), Detections.empty())
+    up = life.detected(10, _result(matches=[[0, 0]]), Detections([[2, 0, 12, 10]], [0.8]))
+    assert up.ids.tolist() == [1] and life.report().ids.tolist() == [1]
+    np.testing.assert_allclose(up.boxes, [[2, 0, 12, 10]])
+
+
+def test_collapsed_motion_score_hides_propagated_track():
+    life = Lifecycle(LifecycleConfig(min_report_score=0.5), 30, 5)
+    life.detected(
+        0, _result(unmatched_high=[0, 1]), Detections([[0, 0, 10, 10], [20, 0, 30, 10]], [0.9, 0.9])
+    )
+    life.propagated(
+        np.array([2, 1]),
+        np.array([[21, 0, 31, 10], [1, 0, 11, 10]], np.float32),
+        np.array([0.2, 0.9], np.float32),
+    )
+    rep = life.report()
+    assert rep.ids.tolist() == [1] and not rep.detected.any()
+    np.testing.assert_allclose(rep.boxes, [[1, 0, 11, 10]])  # aligned by id, not by order

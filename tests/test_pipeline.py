@@ -1,0 +1,100 @@
+"""The frame loop on synthetic sequences with known motion."""
+
+import numpy as np
+import pytest
+
+from mot_pipeline import Detections, Pipeline
+from mot_pipeline.pipeline import PipelineConfig
+from trackers import create
+
+FRAME = np.zeros((240, 320, 3), np.uint8)
+
+
+class ScriptedDetector:
+    """Exact boxes of people moving at constant velocity; some frames can be blanked."""
+
+    def __init__(self, starts, velocity, score=0.9, blank=()):
+        self.starts, self.velocity = np.asarray(starts, np.float32), np.float32(velocity)
+        self.score, self.blank, self.calls = score, set(blank), []
+
+    def truth(self, t: int) -> np.ndarray:
+        return self.starts + self.velocity * t
+
+    def __call__(self, frame, frame_index=None):
+        self.calls.append(frame_index)
+        if frame_index in self.blank:
+            return Detections.empty()
+        boxes = self.truth(frame_index)
+        return Detections(boxes, np.full(len(boxes), self.score))
+
+
+STARTS = [[10, 20, 40, 100], [200, 30, 230, 110]]
+VEL = [2, 0.5, 2, 0.5]
+
+
+@pytest.mark.parametrize("tracker", ["kalman", "hold"])
+def test_detector_runs_every_k_and_every_frame_is_reported(tracker):
+    det = ScriptedDetector(STARTS, VEL)
+    pipe = Pipeline(det, create(tracker), detect_every=5)
+    results = list(pipe.run([FRAME] * 21))
+    assert det.calls == [0, 5, 10, 15, 20]
+    assert [r.frame_index for r in results] == list(range(21))
+    assert all(r.tracks.ids.tolist() == [1, 2] for r in results)
+    assert [r.detector_ran for r in results] == [t % 5 == 0 for t in range(21)]
+    assert all(r.tracks.detected.all() == r.detector_ran for r in results)
+    assert pipe.timing.frames == 21 and pipe.timing.fps > 0
+
+
+def test_kalman_beats_hold_between_detections():
+    errors = {}
+    for tracker in ("kalman", "hold"):
+        det = ScriptedDetector(STARTS, VEL)
+        results = list(Pipeline(det, create(tracker), detect_every=5).run([FRAME] * 40))
+        errors[tracker] = np.mean(
+            [np.abs(r.tracks.boxes - det.truth(r.frame_index)).mean() for r in results[20:]]
+        )
+    assert errors["kalman"] < 0.5 < errors["hold"]
+
+
+def test_track_survives_a_missed_detection_at_low_frame_rate():
+    # 7 fps, k = 10: ByteTrack's scaled buffer (7 frames) would drop the track before the
+    # next detection; ours keeps the id.
+    det = ScriptedDetector(STARTS[:1], [0.5, 0, 0.5, 0], blank={10})
+    pipe = Pipeline(det, create("kalman"), detect_every=10, frame_rate=7)
+    results = list(pipe.run([FRAME] * 31))
+    assert results[0].tracks.ids.tolist() == [1]
+    assert results[10].tracks.ids.size == 0  # lost: not reported
+    assert results[20].tracks.ids.tolist() == [1] and results[30].tracks.ids.tolist() == [1]
+
+
+def test_reset_restarts_ids_and_step_works_on_a_stream():
+    det = ScriptedDetector(STARTS, VEL)
+    pipe = Pipeline(det, create("kalman"), detect_every=2)
+    for _ in range(3):
+        last = pipe.step(FRAME)
+    assert last.frame_index == 2 and last.tracks.ids.tolist() == [1, 2]
+    pipe.reset()
+    det.calls.clear()
+    assert pipe.step(FRAME).tracks.ids.tolist() == [1, 2] and det.calls == [0]
+
+
+def test_zero_detections_and_bad_boxes_are_handled():
+    class Messy:
+        def __call__(self, frame, frame_index=None):
+            if frame_index == 0:
+                return Detections.empty()
+            return Detections(
+                [[-50, -50, 30, 60], [100, 100, 100, 150], [400, 10, 500, 90]], [0.9, 0.9, 0.9]
+            )
+
+    results = list(Pipeline(Messy(), create("kalman")).run([FRAME] * 3))
+    assert results[0].tracks.ids.size == 0
+    # Clipped to the frame; the zero-width box and the box fully outside are dropped.
+    np.testing.assert_allclose(results[1].tracks.boxes, [[0, 0, 30, 60]])
+
+
+def test_config_and_argument_must_agree():
+    with pytest.raises(ValueError):
+        Pipeline(ScriptedDetector(STARTS, VEL), create("hold"), 3, config=PipelineConfig(2))
+    with pytest.raises(ValueError):
+        Pipeline(ScriptedDetector(STARTS, VEL), create("hold"), detect_every=0)
