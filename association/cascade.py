@@ -8,6 +8,12 @@
 High-score detections left after that may start new tracks (the lifecycle decides); low-score
 ones never do. The default thresholds are ultralytics' bytetrack.yaml (match_thresh 0.8 is a
 cost, i.e. affinity >= 0.2; 0.5 and 0.7 likewise for the later passes).
+
+Passes 1 and 3 grow boxes by `buffer_per_second` x the time since the previous detector frame
+(see `affinity.grow`): 0 at k = 1 in effect (0.6 x 1/25 s = 2 %), and 8.6 % at k = 5 on a 7-fps
+sequence. Measured with kalman on the four shared MOT15 sequences at k = 5 (YOLO11n, conf 0.1),
+a buffer rate of 0.6 raised KITTI-17 MOTA from 27.2 to 43.8 and PETS09-S2L1 from 26.9 to 47.1
+while TUD-Stadtmitte (25 fps) stayed within a point; a rate of 1.0 cost TUD-Stadtmitte 6 IDF1.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ class CascadeConfig:
     min_affinity_first: float = 0.2
     min_iou_second: float = 0.5
     min_affinity_tentative: float = 0.3
+    buffer_per_second: float = 0.6
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,14 +71,14 @@ def match_cascade(
     groups: TrackGroups,
     detections: Detections,
     config: CascadeConfig | None = None,
+    gap_seconds: float = 0.0,
 ) -> CascadeResult:
+    """`gap_seconds`: time since the previous detector frame (sets the box buffer)."""
     c = config or CascadeConfig()
-    weights = (
-        {"detection_weight": c.detection_weight, "motion_weight": c.motion_weight}
-        if c.affinity == "fused_iou"
-        else {}
-    )
-    affinity = make_affinity(c.affinity, **weights)
+    params = {"buffer": c.buffer_per_second * gap_seconds}
+    if c.affinity == "fused_iou":
+        params |= {"detection_weight": c.detection_weight, "motion_weight": c.motion_weight}
+    affinity = make_affinity(c.affinity, **params)
     rows = np.arange(len(track_boxes))
     scores = detections.scores
     high = np.flatnonzero(scores >= c.high_score)

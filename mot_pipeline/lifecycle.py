@@ -7,9 +7,12 @@ one detection interval, so a track always survives one missed detection (ByteTra
 `int(fps / 30 * 30)` gives 7 frames at 7 fps, less than a k = 10 gap).
 
 Confirmation: a tentative track is invisible, and at k = 5 waiting for the next detector frame
-hides a new person for 5 frames; so a track whose first detection is confident enough
-(`confirm_score`) is confirmed at once, and others after `min_hits` matched detections. On the
-first frame of a sequence every new track is confirmed (as ByteTrack does).
+hides a new person for 5 frames. A track whose first detection scores at least `confirm_score`
+can be confirmed at once; others need `min_hits` matched detections. Measured on the four shared
+MOT15 sequences at k = 5 (kalman, YOLO11n conf 0.1), instant confirmation at 0.5 / 0.7 gave
+MOTA 45.5 / 47.1 and waiting for the second detection 49.6: spurious single detections cost more
+than the hidden frames of real people, so it is off by default (None). The first tracks of a
+sequence are confirmed at once (ByteTrack does so on frame 1).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ class LifecycleConfig:
     track_buffer: int = 30  # frames at `reference_frame_rate`
     reference_frame_rate: float = 30.0
     min_hits: int = 2
-    confirm_score: float = 0.5
+    confirm_score: float | None = None
     # A propagated track is reported only while the motion estimator's confidence is at least
     # this; 0 reports every tracked track (Kalman, hold).
     min_report_score: float = 0.0
@@ -119,9 +122,10 @@ class Lifecycle:
         new = match.unmatched_high[detections.scores[match.unmatched_high] >= c.new_track_score]
         new_ids = np.arange(self._next_id, self._next_id + len(new), dtype=np.int64)
         self._next_id += len(new)
-        confident = (detections.scores[new] >= c.confirm_score) | self._first_frame
+        instant = np.inf if c.confirm_score is None else c.confirm_score
+        confident = (detections.scores[new] >= instant) | self._first_frame
         confident |= c.min_hits <= 1
-        self._first_frame = False
+        self._first_frame &= len(new) == 0  # until the first tracks start
         self._append(
             new_ids,
             np.where(confident, TrackState.TRACKED, TrackState.TENTATIVE),

@@ -87,8 +87,9 @@ class Pipeline:
             t1 = time.perf_counter()
             detections = self._sanitise(self.detector(frame, frame_index=self.frame_index), frame)
             detect_s = time.perf_counter() - t1
+            gap_s = self.config.detect_every / self.frame_rate
             match = match_cascade(
-                life.boxes, life.scores, life.groups(), detections, self.config.association
+                life.boxes, life.scores, life.groups(), detections, self.config.association, gap_s
             )
             update = life.detected(self.frame_index, match, detections)
             self.tracker.remove(update.removed)
