@@ -7,10 +7,21 @@ everything it returns is 0-based (frames and boxes, see `boxes.py`).
 from __future__ import annotations
 
 import configparser
-from dataclasses import dataclass
+import contextlib
+import math
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import IO, Literal
 
+import numpy as np
+
+from mot_pipeline.boxes import as_boxes, xywh_to_xyxy, xyxy_to_xywh
 from mot_pipeline.errors import InputError
+from mot_pipeline.types import Detections, FrameResult
 
 
 @dataclass(frozen=True)
@@ -46,3 +57,475 @@ def read_seqinfo(seq_dir: str | Path) -> SequenceInfo:
         )
     except (KeyError, ValueError, configparser.Error) as err:
         raise InputError(f"malformed seqinfo.ini ({err})", path) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Text files (det.txt, gt.txt, tracker results)
+# --------------------------------------------------------------------------------------------
+
+MotKind = Literal["det", "gt", "result"]
+KINDS: tuple[str, ...] = ("det", "gt", "result")
+GT_STYLE_MOT15 = "mot15"  # 10 columns: ..., consider flag, world x, y, z
+GT_STYLE_MOT16 = "mot16"  # 9 columns: ..., consider flag, class, visibility (MOT16/17/20)
+GT_COLUMNS = {9: GT_STYLE_MOT16, 10: GT_STYLE_MOT15}
+MIN_COLUMNS = {"det": 7, "gt": 9, "result": 6}
+# Column indices of the MOTChallenge text format (0-based within a row).
+COL_FRAME, COL_ID, COL_LEFT, COL_TOP, COL_WIDTH, COL_HEIGHT, COL_CONF = range(7)
+COL_CLASS, COL_VISIBILITY = 7, 8
+# The first MOTChallenge frame and pixel are 1, ours are 0.
+MOT_OFFSET = 1
+MOT_CLASS_IDS = range(1, 14)  # pedestrian (1) ... crowd (13), as in the MOT16 paper
+BOX_DECIMALS = 3  # 1/1000 px: the round trip stays well under 1e-2 px
+SCORE_DECIMALS = 3
+UNUSED = -1  # MOTChallenge's placeholder for absent columns (class, world coordinates)
+FILE_MODE = 0o644  # mkstemp creates 0o600; written files are meant to be shared
+
+
+def _frozen(values: object, dtype: type) -> np.ndarray:
+    arr = np.array(values, dtype=dtype, copy=True)
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class MotRows:
+    """A parsed MOTChallenge text file, converted to 0-based frames and xyxy pixel boxes.
+
+    `scores` is the confidence column; for ground truth it is the consider flag (1 = a target,
+    0 = ignore). `classes` is -1 and `visibility` 1 where the file has no such column. `style`
+    records the ground-truth flavour (`"mot15"` or `"mot16"`, None for det/result) because the
+    official evaluation rules differ between them. Rows keep file order; arrays are read-only.
+    """
+
+    frames: np.ndarray
+    ids: np.ndarray
+    boxes: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray
+    visibility: np.ndarray
+    kind: str = "result"
+    style: str | None = None
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        boxes = as_boxes(self.boxes)
+        n = len(boxes)
+        object.__setattr__(self, "boxes", _frozen(boxes, np.float32))
+        for name, dtype in (
+            ("frames", np.int64),
+            ("ids", np.int64),
+            ("scores", np.float32),
+            ("classes", np.int64),
+            ("visibility", np.float32),
+        ):
+            arr = np.asarray(getattr(self, name), dtype=dtype).reshape(-1)
+            if arr.shape[0] != n:
+                raise ValueError(f"MotRows.{name} has {arr.shape[0]} entries for {n} boxes")
+            object.__setattr__(self, name, _frozen(arr, dtype))
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+
+    @classmethod
+    def empty(cls, kind: str = "result", path: Path | None = None) -> MotRows:
+        z = np.zeros(0)
+        return cls(z, z, np.zeros((0, 4)), z, z, z, kind=kind, path=path)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def num_frames(self) -> int:
+        """Frames spanned from frame 0 to the last frame with a row (0 when empty)."""
+        return int(self.frames.max()) + 1 if len(self) else 0
+
+    def select(self, index: np.ndarray) -> MotRows:
+        """Subset by boolean mask or integer index (keeps kind, style and path)."""
+        return replace(
+            self,
+            frames=self.frames[index],
+            ids=self.ids[index],
+            boxes=self.boxes[index],
+            scores=self.scores[index],
+            classes=self.classes[index],
+            visibility=self.visibility[index],
+        )
+
+    def frame(self, frame_index: int) -> MotRows:
+        """The rows of one 0-based frame."""
+        return self.select(self.frames == frame_index)
+
+    def frame_groups(self) -> dict[int, np.ndarray]:
+        """0-based frame -> row indices (file order), for per-frame loops without O(N·F) scans."""
+        if len(self) == 0:
+            return {}
+        order = np.argsort(self.frames, kind="stable")
+        frames, starts = np.unique(self.frames[order], return_index=True)
+        bounds = [*starts[1:].tolist(), len(order)]
+        return {
+            int(f): order[s:e]
+            for f, s, e in zip(frames.tolist(), starts.tolist(), bounds, strict=True)
+        }
+
+
+def _split_line(line: str) -> list[str]:
+    """Comma or whitespace separated fields; one trailing comma is tolerated."""
+    if "," not in line:
+        return line.split()
+    parts = [p.strip() for p in line.split(",")]
+    if parts and parts[-1] == "":
+        parts.pop()
+    return parts
+
+
+def _parse_table(path: Path, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """All rows as a float64 (N, C) table (short rows padded with NaN) and their line numbers."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("file not found", path) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, expected a MOTChallenge text file", path) from None
+    except UnicodeDecodeError:
+        raise InputError("not a text file", path) from None
+    min_cols = MIN_COLUMNS[kind]
+    rows: list[list[float]] = []
+    line_numbers: list[int] = []
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = _split_line(line)
+        if len(fields) < min_cols:
+            raise InputError(
+                f"line {line_number}: {len(fields)} columns, a {kind} row needs at least "
+                f"{min_cols}",
+                path,
+            )
+        try:
+            values = [float(f) for f in fields]
+        except ValueError:
+            bad = next(f for f in fields if not _is_float(f))
+            raise InputError(f"line {line_number}: non-numeric value {bad!r}", path) from None
+        if not all(math.isfinite(v) for v in values):
+            raise InputError(f"line {line_number}: NaN or infinite value", path)
+        rows.append(values)
+        line_numbers.append(line_number)
+    width = max((len(r) for r in rows), default=min_cols)
+    table = np.full((len(rows), width), np.nan)
+    for i, r in enumerate(rows):
+        table[i, : len(r)] = r
+    return table, np.asarray(line_numbers, dtype=np.int64)
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _fail_at(path: Path, lines: np.ndarray, bad: np.ndarray, problem: str) -> None:
+    """Raise `InputError` naming the first line where `bad` is True."""
+    if bad.any():
+        raise InputError(f"line {int(lines[np.argmax(bad)])}: {problem}", path)
+
+
+def _check_integral(path: Path, lines: np.ndarray, values: np.ndarray, what: str) -> None:
+    _fail_at(path, lines, values != np.round(values), f"{what} must be an integer")
+
+
+def _gt_style(path: Path, table: np.ndarray, lines: np.ndarray) -> str:
+    """MOT15 (10 columns) or MOT16/17/20 (9 columns), decided for the whole file."""
+    counts = (~np.isnan(table)).sum(axis=1)
+    first = int(counts[0])
+    if first not in GT_COLUMNS:
+        raise InputError(
+            f"line {int(lines[0])}: {first} columns; ground truth needs 9 (MOT16/17/20: flag, "
+            "class, visibility) or 10 (MOT15: flag, world x, y, z)",
+            path,
+        )
+    _fail_at(path, lines, counts != first, f"column count differs from line {lines[0]} ({first})")
+    return GT_COLUMNS[first]
+
+
+def read_mot_file(path: str | Path, kind: MotKind) -> MotRows:
+    """Read a MOTChallenge det (`kind="det"`), ground-truth (`"gt"`) or tracker result file.
+
+    Everything a user can get wrong raises `InputError` naming the file and line: non-numeric
+    or non-finite values, too few columns, frame < 1, non-integer frame/id, and for gt and
+    results a width/height <= 0 or a (frame, id) pair that occurs twice. Detections of zero
+    size or outside the image are kept: detectors do produce them and the consumer filters.
+    An empty det/result file is valid (no rows); an empty gt file is not.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    path = Path(path)
+    table, lines = _parse_table(path, kind)
+    n = len(table)
+    if n == 0:
+        if kind == "gt":
+            raise InputError("ground-truth file has no rows", path)
+        return MotRows.empty(kind, path)
+
+    frames, ids = table[:, COL_FRAME], table[:, COL_ID]
+    _check_integral(path, lines, frames, "frame")
+    _fail_at(path, lines, frames < MOT_OFFSET, f"frame must be >= {MOT_OFFSET}")
+    _check_integral(path, lines, ids, "id")
+    wh = table[:, [COL_WIDTH, COL_HEIGHT]]
+    if kind != "det":
+        _fail_at(path, lines, (wh <= 0).any(axis=1), "width and height must be > 0")
+
+    style = None
+    scores = np.ones(n)
+    classes = np.full(n, UNUSED)
+    visibility = np.ones(n)
+    if kind == "gt":
+        style = _gt_style(path, table, lines)
+        scores = table[:, COL_CONF]
+        _fail_at(path, lines, ~np.isin(scores, (0, 1)), "consider flag (column 7) must be 0 or 1")
+        if style == GT_STYLE_MOT16:
+            classes = table[:, COL_CLASS]
+            _check_integral(path, lines, classes, "class")
+            _fail_at(
+                path,
+                lines,
+                ~np.isin(classes, np.asarray(MOT_CLASS_IDS)),
+                f"class must be in {MOT_CLASS_IDS.start}..{MOT_CLASS_IDS.stop - 1}",
+            )
+            visibility = table[:, COL_VISIBILITY]
+    elif kind == "det":
+        scores = table[:, COL_CONF]
+    else:
+        has_conf = ~np.isnan(table[:, COL_CONF]) if table.shape[1] > COL_CONF else np.zeros(n, bool)
+        if has_conf.any():
+            scores = np.where(has_conf, table[:, COL_CONF], 1.0)
+        if table.shape[1] > COL_CLASS:
+            cls = table[:, COL_CLASS]
+            # Column 8 is a class only where it holds an integer; otherwise (world x) unused.
+            is_class = ~np.isnan(cls) & (cls == np.round(cls))
+            classes = np.where(is_class, np.nan_to_num(cls), UNUSED)
+
+    if kind != "det":
+        _check_unique_pairs(path, lines, frames, ids)
+
+    left_top = table[:, [COL_LEFT, COL_TOP]] - MOT_OFFSET
+    boxes = xywh_to_xyxy(np.concatenate([left_top, wh], axis=1))
+    return MotRows(
+        frames=frames.astype(np.int64) - MOT_OFFSET,
+        ids=ids.astype(np.int64),
+        boxes=boxes,
+        scores=scores,
+        classes=np.asarray(classes).astype(np.int64),
+        visibility=visibility,
+        kind=kind,
+        style=style,
+        path=path,
+    )
+
+
+def _check_unique_pairs(path: Path, lines: np.ndarray, frames: np.ndarray, ids: np.ndarray) -> None:
+    pairs = np.stack([frames, ids], axis=1)
+    _, first, counts = np.unique(pairs, axis=0, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        seen = np.zeros(len(pairs), bool)
+        seen[first] = True
+        dup = int(np.argmax(~seen))
+        raise InputError(
+            f"line {int(lines[dup])}: duplicate id {int(ids[dup])} in frame {int(frames[dup])}",
+            path,
+        )
+
+
+def detections_by_frame(rows: MotRows, num_frames: int | None = None) -> dict[int, Detections]:
+    """Public detections per 0-based frame.
+
+    Frames without rows are absent unless `num_frames` is given, in which case every frame
+    `0..num_frames-1` is present (empty where nothing was detected). Classes are 0 (all public
+    MOTChallenge detections are people). Zero-size or off-image boxes are passed on as they are.
+    """
+    out: dict[int, Detections] = {}
+    if num_frames is not None:
+        out = {f: Detections.empty() for f in range(num_frames)}
+    for frame, idx in rows.frame_groups().items():
+        if num_frames is not None and frame >= num_frames:
+            continue
+        out[frame] = Detections(rows.boxes[idx], rows.scores[idx])
+    return out
+
+
+def read_detections(path: str | Path, num_frames: int | None = None) -> dict[int, Detections]:
+    """`detections_by_frame(read_mot_file(path, "det"), num_frames)`."""
+    return detections_by_frame(read_mot_file(path, "det"), num_frames)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing results (atomic: a temp file in the target directory, then os.replace)
+# --------------------------------------------------------------------------------------------
+
+
+def _check_writable(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise InputError("exists; pass --overwrite", path)
+    if path.is_dir():
+        raise InputError("is a directory", path)
+
+
+def atomic_write(
+    path: str | Path, write: Callable[[IO[bytes]], None], overwrite: bool = False
+) -> Path:
+    """Create `path` through `write(binary_file)` so that readers never see a partial file.
+
+    The data goes to a temp file in the same directory (same file system), which replaces
+    `path` only once complete; on any error the temp file is removed and `path` is untouched.
+    An existing `path` raises `InputError` unless `overwrite`.
+    """
+    path = Path(path)
+    _check_writable(path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            os.fchmod(f.fileno(), FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str, overwrite: bool = False) -> Path:
+    """`atomic_write` for UTF-8 text."""
+    return atomic_write(path, lambda f: f.write(text.encode("utf-8")), overwrite)
+
+
+def rows_from_frame_results(frame_results: Iterable[FrameResult]) -> MotRows:
+    """Collect pipeline output into result rows (0-based; frames must not repeat)."""
+    parts: list[tuple[np.ndarray, ...]] = []
+    seen: set[int] = set()
+    for fr in frame_results:
+        if fr.frame_index in seen:
+            raise ValueError(f"frame {fr.frame_index} emitted twice")
+        if fr.frame_index < 0:
+            raise ValueError(f"negative frame index {fr.frame_index}")
+        seen.add(fr.frame_index)
+        t = fr.tracks
+        parts.append((np.full(len(t), fr.frame_index), t.ids, t.boxes, t.scores))
+    if not parts:
+        return MotRows.empty("result")
+    frames, ids, boxes, scores = (np.concatenate(p) for p in zip(*parts, strict=True))
+    n = len(frames)
+    return MotRows(frames, ids, boxes, scores, np.full(n, UNUSED), np.ones(n), kind="result")
+
+
+def format_result_rows(rows: MotRows) -> tuple[str, int]:
+    """MOTChallenge result text (`frame,id,left,top,width,height,conf,-1,-1,-1`, 1-based,
+    sorted by frame then id) and the number of rows left out because their box is not finite or
+    rounds to a width/height of 0 (such rows would make the file invalid for evaluators)."""
+    xywh = xyxy_to_xywh(rows.boxes).astype(np.float64)
+    xywh[:, :2] += MOT_OFFSET
+    xywh = np.round(xywh, BOX_DECIMALS)
+    keep = np.isfinite(xywh).all(axis=1) & (xywh[:, 2:] > 0).all(axis=1)
+    scores = np.nan_to_num(rows.scores.astype(np.float64), nan=0.0)
+    order = np.lexsort((rows.ids, rows.frames))
+    order = order[keep[order]]
+    b, s = BOX_DECIMALS, SCORE_DECIMALS
+    lines = [
+        f"{f + MOT_OFFSET},{i},{x:.{b}f},{y:.{b}f},{w:.{b}f},{h:.{b}f},{c:.{s}f},-1,-1,-1\n"
+        for f, i, (x, y, w, h), c in zip(
+            rows.frames[order].tolist(),
+            rows.ids[order].tolist(),
+            xywh[order].tolist(),
+            scores[order].tolist(),
+            strict=True,
+        )
+    ]
+    return "".join(lines), int((~keep).sum())
+
+
+def write_result_rows(
+    paths: str | Path | Sequence[str | Path], rows: MotRows, overwrite: bool = False
+) -> int:
+    """Write `rows` as a MOTChallenge result to one path or several names (e.g. the MOT17
+    DPM/FRCNN/SDP aliases of one sequence). All targets are checked before any is written.
+    Returns the number of rows left out (see `format_result_rows`)."""
+    targets = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+    for p in targets:
+        _check_writable(p, overwrite)
+    text, skipped = format_result_rows(rows)
+    for p in targets:
+        atomic_write_text(p, text, overwrite=overwrite)
+    return skipped
+
+
+def write_results(
+    paths: str | Path | Sequence[str | Path],
+    frame_results: Iterable[FrameResult],
+    overwrite: bool = False,
+) -> int:
+    """Write pipeline output as a MOTChallenge result file (or several alias names); atomic,
+    refuses to replace an existing file unless `overwrite`. Returns the rows left out."""
+    targets = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+    for p in targets:  # fail before consuming a (possibly long-running) frame iterator
+        _check_writable(p, overwrite)
+    return write_result_rows(targets, rows_from_frame_results(frame_results), overwrite)
+
+
+class ResultWriter:
+    """Collects `FrameResult`s as the pipeline emits them and writes the file on `close()`.
+
+    As a context manager it writes only when the block ends without an exception, so an
+    interrupted run leaves no result file behind. Existing targets are refused up front.
+    """
+
+    def __init__(self, paths: str | Path | Sequence[str | Path], overwrite: bool = False) -> None:
+        self.paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+        self.overwrite = overwrite
+        self.skipped = 0
+        self._results: list[FrameResult] = []
+        self._closed = False
+        for p in self.paths:
+            _check_writable(p, overwrite)
+
+    def add(self, frame_result: FrameResult) -> None:
+        if self._closed:
+            raise RuntimeError("ResultWriter is closed")
+        self._results.append(frame_result)
+
+    def close(self) -> None:
+        """Write all targets (once)."""
+        if not self._closed:
+            self._closed = True
+            self.skipped = write_results(self.paths, self._results, self.overwrite)
+
+    def __enter__(self) -> ResultWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._closed = True
+
+
+def write_submission_zip(
+    result_files: Iterable[str | Path], zip_path: str | Path, overwrite: bool = False
+) -> Path:
+    """Pack result files into a MOTChallenge submission archive (each file at the archive root,
+    as the server expects). Atomic; duplicate file names or missing files raise `InputError`."""
+    files = [Path(p) for p in result_files]
+    names = [p.name for p in files]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise InputError(f"several result files named {', '.join(dup)}", zip_path)
+    for p in files:
+        if not p.is_file():
+            raise InputError("result file not found", p)
+
+    def write(f: IO[bytes]) -> None:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for p in files:
+                zf.write(p, arcname=p.name)
+
+    return atomic_write(zip_path, write, overwrite)

@@ -1,0 +1,1 @@
+"""Command-line entry points (`mot-run`, `mot-eval`): argument parsing and reporting only."""

@@ -1,0 +1,222 @@
+"""`mot-run` as a Python API: sequences in, MOTChallenge result files and metrics out.
+
+The CLI only parses arguments and calls `run`; everything it can do is available here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from detectors import Detector
+from mot_pipeline import motchallenge
+from mot_pipeline.config import RunConfig, from_mapping, tracker_config
+from mot_pipeline.errors import InputError
+from mot_pipeline.pipeline import Pipeline
+from mot_pipeline.sources import Sequence as FrameSource
+from mot_pipeline.sources import open_sources
+from trackers import MotionEstimator, create
+
+PUBLIC = "public"
+METRICS_FILE = "metrics.json"
+SUBMISSION_FILE = "submission.zip"
+
+
+@dataclass
+class SequenceRun:
+    """One processed sequence: its result files and timings (seconds)."""
+
+    name: str
+    result_paths: list[Path]
+    frames: int
+    detect_s: float
+    track_s: float
+    wall_s: float
+    gt_path: Path | None
+
+    @property
+    def fps(self) -> float:
+        return _rate(self.frames, self.detect_s + self.track_s)
+
+    @property
+    def fps_e2e(self) -> float:
+        return _rate(self.frames, self.wall_s)
+
+
+@dataclass
+class RunReport:
+    runs: list[SequenceRun] = field(default_factory=list)
+    metrics: dict[str, Any] | None = None
+    metrics_path: Path | None = None
+    zip_path: Path | None = None
+
+
+def _rate(frames: int, seconds: float) -> float:
+    return frames / seconds if seconds > 0 else float("nan")
+
+
+def build_tracker(config: RunConfig) -> MotionEstimator:
+    return create(config.tracker, tracker_config(config))
+
+
+def build_detector(
+    config: RunConfig, source: FrameSource | None = None, alias: str | None = None
+) -> Detector:
+    """The configured detector; public detections need the sequence (and MOT17 alias)."""
+    if config.detector == PUBLIC:
+        from detectors.public import PublicDetections
+
+        if source is None:
+            raise InputError("public detections need a MOTChallenge sequence")
+        det_path = source.det_path_for(alias or source.aliases[0])
+        if det_path is None:
+            raise InputError("no det/det.txt for public detections", source.path)
+        by_frame = motchallenge.read_detections(det_path, source.length)
+        kwargs = {} if config.public.min_score is None else {"min_score": config.public.min_score}
+        return PublicDetections(by_frame, **kwargs)
+    from detectors.yolo import YoloDetector
+
+    options = dict(config.yolo)
+    options.setdefault("model", config.detector)
+    return YoloDetector(from_mapping(YoloDetector.Config, options, "config:yolo"))
+
+
+def run(
+    paths: Sequence[str | Path],
+    output: str | Path,
+    config: RunConfig,
+    *,
+    evaluate: bool | None = None,
+    save_video: bool = False,
+    make_zip: bool = False,
+    overwrite: bool = False,
+    threads: int | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> RunReport:
+    """Track every sequence under `paths`, write `output/<name>.txt` for each, and score them
+    against their ground truth when it exists (`evaluate=None`) or when asked to."""
+    from mot_pipeline.threads import set_threads
+
+    output = Path(output)
+    sources = [s for p in paths for s in open_sources(p, frame_rate=config.frame_rate)]
+    targets = [output / f"{alias}.txt" for s in sources for alias in s.aliases]
+    if save_video:
+        targets += [output / f"{s.aliases[0]}.mp4" for s in sources]
+    _check_targets(targets, output, overwrite, make_zip, evaluate)
+    tracker = build_tracker(config)
+    shared_detector = None if config.detector == PUBLIC else build_detector(config)
+    set_threads(threads)  # after the models: loading YOLO resets torch's thread count
+    report = RunReport()
+    for source in sources:
+        # Public detections differ per MOT17 alias, so each alias is a run of its own; an
+        # image detector sees identical images, so one run serves all aliases.
+        groups = [[a] for a in source.aliases] if shared_detector is None else [source.aliases]
+        for aliases in groups:
+            detector = shared_detector or build_detector(config, source, aliases[0])
+            report.runs.append(
+                _run_one(
+                    source,
+                    aliases,
+                    detector,
+                    tracker,
+                    config,
+                    output,
+                    save_video,
+                    overwrite,
+                    progress,
+                )
+            )
+    if evaluate is not False:
+        _evaluate(report, output, overwrite, required=bool(evaluate), log=log)
+    if make_zip:
+        files = [p for r in report.runs for p in r.result_paths]
+        report.zip_path = motchallenge.write_submission_zip(
+            files, output / SUBMISSION_FILE, overwrite=overwrite
+        )
+    return report
+
+
+def _check_targets(targets, output, overwrite, make_zip, evaluate) -> None:
+    """Refuse up front, before any work, to replace results without `overwrite`."""
+    names = [t.name for t in targets]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise InputError(f"two inputs would both write {', '.join(dup)}", output)
+    extra = [output / SUBMISSION_FILE] if make_zip else []
+    extra += [output / METRICS_FILE] if evaluate is not False else []
+    for t in [*targets, *extra]:
+        if t.exists() and not overwrite:
+            raise InputError("exists; pass --overwrite", t)
+
+
+def _run_one(
+    source, aliases, detector, tracker, config, output, save_video, overwrite, progress
+) -> SequenceRun:
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    pipeline = Pipeline(detector, tracker, config=config.pipeline, frame_rate=source.frame_rate)
+    paths = [output / f"{a}.txt" for a in aliases]
+    total = source.length if source.length > 0 else None
+    # Both writers publish their file only if the block ends without an exception.
+    with contextlib.ExitStack() as stack:
+        writer = stack.enter_context(motchallenge.ResultWriter(paths, overwrite=overwrite))
+        video = None
+        if save_video:
+            from mot_pipeline.render import VideoWriter
+
+            video = stack.enter_context(
+                VideoWriter(output / f"{aliases[0]}.mp4", source.frame_rate, overwrite=overwrite)
+            )
+        frames = tqdm(
+            source.frames(),
+            total=total,
+            desc=aliases[0],
+            unit="frame",
+            disable=not progress,
+            leave=False,
+        )
+        for index, frame in frames:
+            result = pipeline.step(frame)
+            writer.add(result)
+            if video is not None:
+                video.write(frame, result.tracks, index)
+    wall = time.perf_counter() - start
+    t = pipeline.timing
+    name = aliases[0] if len(aliases) == 1 else source.name
+    return SequenceRun(name, paths, t.frames, t.detect_s, t.track_s, wall, source.gt_path)
+
+
+def _evaluate(report: RunReport, output: Path, overwrite: bool, required: bool, log) -> None:
+    from mot_pipeline import evaluation
+
+    pairs, timing = [], {}
+    for r in report.runs:
+        if r.gt_path is None:
+            continue
+        gt = motchallenge.read_mot_file(r.gt_path, "gt")
+        for p in r.result_paths:
+            # Only the length matters to scoring: frames without any row count too.
+            info = motchallenge.SequenceInfo(p.stem, 1.0, r.frames, 0, 0)
+            pairs.append((p.stem, gt, motchallenge.read_mot_file(p, "result"), info))
+            timing[p.stem] = r
+    if not pairs:
+        if required:
+            raise InputError("no ground truth (gt/gt.txt) to evaluate against", output)
+        return
+    metrics = evaluation.evaluate(pairs)
+    for name, m in metrics["sequences"].items():
+        m["fps"], m["fps_e2e"] = timing[name].fps, timing[name].fps_e2e
+    runs = {id(r): r for r in timing.values()}.values()
+    frames = sum(r.frames for r in runs)
+    metrics["overall"]["fps"] = _rate(frames, sum(r.detect_s + r.track_s for r in runs))
+    metrics["overall"]["fps_e2e"] = _rate(frames, sum(r.wall_s for r in runs))
+    report.metrics = metrics
+    # Existing metrics were refused up front unless --overwrite.
+    report.metrics_path = evaluation.write_metrics_json(metrics, output / METRICS_FILE)
+    log(evaluation.format_table(metrics))
