@@ -1,0 +1,183 @@
+"""`mot-run` through its entry point: bad input, refusal to overwrite, end to end on real data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import motmetrics as mm
+import numpy as np
+import pytest
+
+from mot_pipeline.boxes import iou_matrix
+from mot_pipeline.cli.run import main
+from mot_pipeline.motchallenge import read_mot_file
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "samples" / "TUD-Campus"
+
+
+def small_sequence(tmp_path: Path, frames: int = 6) -> Path:
+    """The first frames of the bundled sample, with gt and det cut to match."""
+    seq = tmp_path / "TUD-Campus"
+    (seq / "img1").mkdir(parents=True)
+    for i in range(1, frames + 1):
+        shutil.copy(SAMPLE / "img1" / f"{i:06d}.jpg", seq / "img1")
+    for sub in ("gt", "det"):
+        (seq / sub).mkdir()
+        rows = (SAMPLE / sub / f"{sub}.txt").read_text().splitlines()
+        keep = [r for r in rows if int(r.split(",")[0]) <= frames]
+        (seq / sub / f"{sub}.txt").write_text("\n".join(keep) + "\n")
+    info = (SAMPLE / "seqinfo.ini").read_text().replace("seqLength=71", f"seqLength={frames}")
+    (seq / "seqinfo.ini").write_text(info)
+    return seq
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main([*map(str, args), "--quiet"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mot-run: error: "), err
+    assert "Traceback" not in err
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])
+
+
+def test_missing_path(tmp_path, capsys):
+    code, _, err = run_cli(capsys, tmp_path / "nope", "-o", tmp_path / "out")
+    assert_one_line_error(code, err, "nope")
+    assert not (tmp_path / "out").exists()
+
+
+def test_dir_that_is_not_a_sequence(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("hello")
+    code, _, err = run_cli(capsys, tmp_path / "empty", "-o", tmp_path / "out")
+    assert_one_line_error(code, err, "empty")
+
+
+def test_corrupt_image_leaves_no_result(tmp_path, capsys):
+    seq = small_sequence(tmp_path)
+    (seq / "img1" / "000004.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, seq, "-o", out, "--tracker", "hold", "--detector", "public")
+    assert_one_line_error(code, err, "000004.jpg")
+    assert not list(out.glob("*.txt")) and not list(out.glob(".*"))
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [("1,-1,10,10,oops,50,30,-1,-1,-1\n", "line 1"), ("1,-1,10,10\n", "line 1")],
+)
+def test_malformed_det_file(tmp_path, capsys, content, fragment):
+    seq = small_sequence(tmp_path)
+    (seq / "det" / "det.txt").write_text(content)
+    code, _, err = run_cli(capsys, seq, "-o", tmp_path / "out", "--detector", "public")
+    assert_one_line_error(code, err, "det.txt", fragment)
+
+
+def test_empty_det_file_means_no_detections(tmp_path, capsys):
+    seq = small_sequence(tmp_path)
+    (seq / "det" / "det.txt").write_text("")
+    code, _, err = run_cli(capsys, seq, "-o", tmp_path / "out", "--detector", "public")
+    assert code == 0, err
+    assert (tmp_path / "out" / "TUD-Campus.txt").read_text() == ""
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["overall"]["FP"] == 0 and metrics["overall"]["FN"] > 0
+
+
+def test_malformed_gt_file(tmp_path, capsys):
+    seq = small_sequence(tmp_path)
+    (seq / "gt" / "gt.txt").write_text("1,1,10,10,20\n")
+    code, _, err = run_cli(capsys, seq, "-o", tmp_path / "out", "--detector", "public")
+    assert_one_line_error(code, err, "gt.txt")
+
+
+@pytest.mark.parametrize("kind", ["missing", "text"])
+def test_bad_model_path(tmp_path, capsys, kind):
+    model = tmp_path / "model.pt"
+    if kind == "text":
+        model.write_text("not a model")
+    seq = small_sequence(tmp_path)
+    code, _, err = run_cli(capsys, seq, "-o", tmp_path / "out", "--detector", model)
+    assert_one_line_error(code, err, "model.pt")
+
+
+def test_unknown_config_key(tmp_path, capsys):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("detect_every: 5\npipeline:\n  lifecycle:\n    max_agee: 3\n")
+    code, _, err = run_cli(capsys, small_sequence(tmp_path), "-o", tmp_path / "o", "--config", cfg)
+    assert_one_line_error(code, err, "bad.yaml", "max_agee")
+
+
+def test_existing_result_needs_overwrite(tmp_path, capsys):
+    seq, out = small_sequence(tmp_path), tmp_path / "out"
+    args = (seq, "-o", out, "--detector", "public", "--tracker", "kalman", "-k", "2")
+    assert run_cli(capsys, *args)[0] == 0
+    before = (out / "TUD-Campus.txt").read_text()
+    (out / "TUD-Campus.txt").write_text("mine\n")
+    code, _, err = run_cli(capsys, *args)
+    assert_one_line_error(code, err, "TUD-Campus.txt", "--overwrite")
+    assert (out / "TUD-Campus.txt").read_text() == "mine\n"
+    assert run_cli(capsys, *args, "--overwrite")[0] == 0
+    assert (out / "TUD-Campus.txt").read_text() == before
+
+
+def test_boxes_outside_the_image_and_zero_size(tmp_path, capsys):
+    seq = small_sequence(tmp_path)
+    rows = [
+        "1,-1,-40,-30,100,200,50,-1,-1,-1",  # partly outside: clipped
+        "1,-1,300,100,0,120,50,-1,-1,-1",  # zero width: dropped
+        "2,-1,5000,100,40,120,50,-1,-1,-1",  # fully outside: dropped
+    ]
+    (seq / "det" / "det.txt").write_text("\n".join(rows) + "\n")
+    code, _, err = run_cli(capsys, seq, "-o", tmp_path / "out", "--detector", "public")
+    assert code == 0, err
+    result = read_mot_file(tmp_path / "out" / "TUD-Campus.txt", "result")
+    assert (result.boxes[:, :2] >= 0).all() and len(np.unique(result.ids)) == 1
+
+
+def independent_scores(gt_path: Path, result_path: Path) -> tuple[float, float]:
+    """MOTA/IDF1 with plain motmetrics, sharing nothing with the project's evaluation."""
+    gt = np.loadtxt(gt_path, delimiter=",", ndmin=2)
+    gt = gt[gt[:, 6] != 0]  # MOT15: flag 0 rows are not targets
+    res = np.loadtxt(result_path, delimiter=",", ndmin=2)
+    acc = mm.MOTAccumulator(auto_id=False)
+    for f in range(1, int(max(gt[:, 0].max(), res[:, 0].max())) + 1):
+        g, r = gt[gt[:, 0] == f], res[res[:, 0] == f]
+        to_xyxy = lambda a: np.c_[a[:, 2:4], a[:, 2:4] + a[:, 4:6]]  # noqa: E731
+        dist = 1 - iou_matrix(to_xyxy(g), to_xyxy(r)).astype(float)
+        dist[dist > 0.5] = np.nan
+        acc.update(g[:, 1].astype(int), r[:, 1].astype(int), dist, frameid=f)
+    summary = mm.metrics.create().compute(acc, metrics=["mota", "idf1"])
+    return float(summary["mota"].iloc[0]), float(summary["idf1"].iloc[0])
+
+
+@pytest.mark.slow
+def test_end_to_end_yolo_on_a_shared_sequence(mot_dir, tmp_path, capsys):
+    seq = mot_dir / "TUD-Stadtmitte"
+    out = tmp_path / "out"
+    code, stdout, err = (
+        main([str(seq), "-k", "5", "--tracker", "kalman", "-o", str(out)]),
+        *(capsys.readouterr()),
+    )
+    assert code == 0, err
+    assert "OVERALL" in stdout and "TUD-Stadtmitte" in stdout
+    result = read_mot_file(out / "TUD-Stadtmitte.txt", "result")
+    assert result.num_frames == 179
+    metrics = json.loads((out / "metrics.json").read_text())
+    seq_m = metrics["sequences"]["TUD-Stadtmitte"]
+    for key in ("MOTA", "IDF1", "HOTA", "MOTP", "IDSW", "FP", "FN", "num_frames", "fps", "fps_e2e"):
+        assert key in seq_m and key in metrics["overall"]
+    assert seq_m["num_frames"] == 179 and seq_m["fps"] > 0
+    # A real association, not a toy: well above zero on this easy sequence.
+    assert seq_m["MOTA"] > 0.6 and seq_m["IDF1"] > 0.6
+    mota, idf1 = independent_scores(seq / "gt" / "gt.txt", out / "TUD-Stadtmitte.txt")
+    assert seq_m["MOTA"] == pytest.approx(mota, abs=0.01)
+    assert seq_m["IDF1"] == pytest.approx(idf1, abs=0.01)
