@@ -163,10 +163,8 @@ def independent_scores(gt_path: Path, result_path: Path) -> tuple[float, float]:
 def test_end_to_end_yolo_on_a_shared_sequence(mot_dir, tmp_path, capsys):
     seq = mot_dir / "TUD-Stadtmitte"
     out = tmp_path / "out"
-    code, stdout, err = (
-        main([str(seq), "-k", "5", "--tracker", "kalman", "-o", str(out)]),
-        *(capsys.readouterr()),
-    )
+    code = main([str(seq), "-k", "5", "--tracker", "kalman", "-o", str(out)])
+    stdout, err = capsys.readouterr()
     assert code == 0, err
     assert "OVERALL" in stdout and "TUD-Stadtmitte" in stdout
     result = read_mot_file(out / "TUD-Stadtmitte.txt", "result")
