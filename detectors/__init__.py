@@ -6,7 +6,8 @@ by default) and `public.PublicDetections` (a sequence's det/det.txt) implement i
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+import importlib
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -22,3 +23,34 @@ class Detector(Protocol):
     """
 
     def __call__(self, frame: np.ndarray, frame_index: int | None = None) -> Detections: ...
+
+
+# name -> "module:Class", imported lazily so that choosing a detector does not load ultralytics.
+REGISTRY: dict[str, str] = {
+    "yolo": "detectors.yolo:YoloDetector",
+    "public": "detectors.public:PublicDetections",
+}
+
+
+def detector_class(name: str) -> type:
+    """The class registered under `name`."""
+    if name not in REGISTRY:
+        raise KeyError(f"unknown detector {name!r}; choose from {', '.join(sorted(REGISTRY))}")
+    module, attr = REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def create_detector(name_or_path: str, **options: Any) -> Detector:
+    """Build a detector from a registry name, a YOLO model name or a model path.
+
+    - `"public"`: `PublicDetections(**options)`; options are `by_frame` and `min_score`.
+    - `"yolo"`: `YoloDetector` with `YoloConfig(**options)` (default model: embedded YOLO11n).
+    - anything else is a YOLO model (`"yolov8n"`, `"path/to/best.pt"`, ...):
+      `YoloDetector(YoloConfig(model=name_or_path, **options))`.
+    """
+    if name_or_path == "public":
+        return detector_class("public")(**options)
+    cls = detector_class("yolo")
+    if name_or_path != "yolo":
+        options = {**options, "model": name_or_path}
+    return cls(cls.Config(**options))

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from detectors.yolo import YoloConfig
 from mot_pipeline.errors import InputError
 from mot_pipeline.pipeline import PipelineConfig
 
@@ -38,7 +39,7 @@ class RunConfig:
     tracker: str = DEFAULT_TRACKER
     detector: str = DEFAULT_DETECTOR
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
-    yolo: dict[str, Any] = field(default_factory=dict)
+    yolo: YoloConfig = field(default_factory=YoloConfig)  # its `model` comes from `detector`
     public: PublicDetectionsConfig = field(default_factory=PublicDetectionsConfig)
     tracker_options: dict[str, Any] = field(default_factory=dict)
     frame_rate: float | None = None  # override the sequence's frame rate
@@ -61,7 +62,10 @@ def from_mapping(cls: type, data: Any, where: str) -> Any:
     values = {}
     for name, value in data.items():
         values[name] = _coerce(hints[name], value, f"{where}:{name}")
-    return cls(**values)
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as err:  # a config's own validation
+        raise InputError(str(err), where) from None
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:
@@ -104,7 +108,8 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
-    """Read a YAML preset (or the defaults), then apply non-None `overrides` (CLI flags)."""
+    """Read a YAML preset (or the defaults), then apply non-None `overrides` (CLI flags); a
+    mapping override (e.g. `yolo={"conf": 0.3}`) is merged into the file's section."""
     data: dict[str, Any] = {}
     where = str(path) if path is not None else "config"
     if path is not None:
@@ -115,7 +120,11 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as err:
             raise InputError(f"not valid YAML ({str(err).splitlines()[0]})", path) from None
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        elif value is not None and value != {}:
+            data[key] = value
     config = from_mapping(RunConfig, data, where)
     # The pipeline's own detect_every follows the top-level one (one knob for users).
     pipeline = dataclasses.replace(config.pipeline, detect_every=config.detect_every)

@@ -6,6 +6,7 @@ The CLI only parses arguments and calls `run`; everything it can do is available
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 
 from detectors import Detector
 from mot_pipeline import motchallenge
-from mot_pipeline.config import RunConfig, from_mapping, tracker_config
+from mot_pipeline.config import RunConfig, tracker_config
 from mot_pipeline.errors import InputError
 from mot_pipeline.pipeline import Pipeline
 from mot_pipeline.sources import Sequence as FrameSource
@@ -80,9 +81,7 @@ def build_detector(
         return PublicDetections(by_frame, **kwargs)
     from detectors.yolo import YoloDetector
 
-    options = dict(config.yolo)
-    options.setdefault("model", config.detector)
-    return YoloDetector(from_mapping(YoloDetector.Config, options, "config:yolo"))
+    return YoloDetector(dataclasses.replace(config.yolo, model=config.detector))
 
 
 def run(

@@ -78,14 +78,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if args.threads is not None and args.threads < 1:
             raise InputError(f"--threads must be >= 1, got {args.threads}")
-        config = load_config(
-            args.config,
-            detect_every=args.detect_every,
-            tracker=args.tracker,
-            detector=args.detector,
-            frame_rate=args.frame_rate,
-        )
-        config = _with_device_and_conf(config, args.device, args.conf)
+        yolo = {"conf": args.conf, "device": args.device}
+        overrides = {
+            "detect_every": args.detect_every,
+            "tracker": args.tracker,
+            "detector": args.detector,
+            "frame_rate": args.frame_rate,
+            "yolo": {k: v for k, v in yolo.items() if v is not None},
+        }
+        config = load_config(args.config, **overrides)
+        if args.device is not None and _has_field(config.tracker, "device"):
+            # --device moves the tracker too, where it runs on a torch device.
+            config = load_config(args.config, **overrides, tracker_options={"device": args.device})
         report = runner.run(
             args.paths,
             args.output,
@@ -115,20 +119,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if report.zip_path:
         print(f"submission: {report.zip_path}")
     return 0
-
-
-def _with_device_and_conf(config, device: str | None, conf: float | None):
-    import dataclasses
-
-    yolo = dict(config.yolo)
-    if device is not None:
-        yolo["device"] = device
-    if conf is not None:
-        yolo["conf"] = conf
-    options = dict(config.tracker_options)
-    if device is not None and _has_field(config.tracker, "device"):
-        options["device"] = device
-    return dataclasses.replace(config, yolo=yolo, tracker_options=options)
 
 
 def _has_field(tracker: str, name: str) -> bool:
