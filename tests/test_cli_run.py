@@ -179,3 +179,32 @@ def test_end_to_end_yolo_on_a_shared_sequence(mot_dir, tmp_path, capsys):
     mota, idf1 = independent_scores(seq / "gt" / "gt.txt", out / "TUD-Stadtmitte.txt")
     assert seq_m["MOTA"] == pytest.approx(mota, abs=0.01)
     assert seq_m["IDF1"] == pytest.approx(idf1, abs=0.01)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_tracking_runs_with_the_requested_threads_after_yolo_loads(
+    tmp_path, capsys, monkeypatch, threads
+):
+    """Loading YOLO lowers torch's thread count (ultralytics' select_device); --threads must
+    still hold while frames are tracked."""
+    import torch
+
+    from trackers.kalman import KalmanEstimator
+
+    seen: list[int] = []
+    original = KalmanEstimator.propagate
+
+    def spy(self, frame):
+        seen.append(torch.get_num_threads())
+        return original(self, frame)
+
+    monkeypatch.setattr(KalmanEstimator, "propagate", spy)
+    before = torch.get_num_threads()
+    try:
+        seq = small_sequence(tmp_path, frames=4)
+        args = (seq, "-o", tmp_path / "out", "--tracker", "kalman", "--threads", str(threads))
+        code, _, err = run_cli(capsys, *args)
+    finally:
+        torch.set_num_threads(before)
+    assert code == 0, err
+    assert seen and set(seen) == {threads}
