@@ -208,3 +208,23 @@ def test_tracking_runs_with_the_requested_threads_after_yolo_loads(
         torch.set_num_threads(before)
     assert code == 0, err
     assert seen and set(seen) == {threads}
+
+
+def test_mot17_split_writes_every_alias_and_a_flat_zip(tmp_path, capsys):
+    import zipfile
+
+    split = tmp_path / "MOT17" / "train"
+    seq = small_sequence(tmp_path, frames=3)
+    for variant in ("DPM", "FRCNN", "SDP"):
+        shutil.copytree(seq, split / f"MOT17-02-{variant}")
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(capsys, split, "-o", out, "--tracker", "hold", "--zip", "--no-eval")
+    assert code == 0, err
+    names = {f"MOT17-02-{v}.txt" for v in ("DPM", "FRCNN", "SDP")}
+    assert {p.name for p in out.glob("*.txt")} == names
+    texts = {(out / n).read_text() for n in names}
+    assert len(texts) == 1 and texts.pop()  # identical images -> identical, non-empty results
+    assert stdout.count("frames,") == 1  # processed once
+    with zipfile.ZipFile(out / "submission.zip") as zf:
+        assert set(zf.namelist()) == names
+    assert not (out / "metrics.json").exists()
