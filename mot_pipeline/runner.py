@@ -107,6 +107,8 @@ def run(
     if save_video:
         targets += [output / f"{s.aliases[0]}.mp4" for s in sources]
     _check_targets(targets, output, overwrite, make_zip, evaluate)
+    if evaluate and not any(s.gt_path for s in sources):
+        raise InputError("no ground truth (gt/gt.txt) to evaluate against", paths[0])
     tracker = build_tracker(config)
     shared_detector = None if config.detector == PUBLIC else build_detector(config)
     set_threads(threads)  # after the models: loading YOLO resets torch's thread count

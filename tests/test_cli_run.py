@@ -228,3 +228,19 @@ def test_mot17_split_writes_every_alias_and_a_flat_zip(tmp_path, capsys):
     with zipfile.ZipFile(out / "submission.zip") as zf:
         assert set(zf.namelist()) == names
     assert not (out / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_video_without_ground_truth(tmp_path, capsys):
+    video = REPO.parent / "shared" / "data" / "video" / "people.mp4"
+    if not video.is_file():
+        pytest.skip("shared video not found")
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, video, "-o", out, "-k", "10", "--tracker", "kalman")
+    assert code == 0, err
+    result = read_mot_file(out / "people.txt", "result")
+    assert result.num_frames > 250 and len(np.unique(result.ids)) >= 3
+    assert not (out / "metrics.json").exists()  # nothing to score against
+    code, _, err = run_cli(capsys, video, "-o", tmp_path / "o2", "-k", "10", "--eval")
+    assert_one_line_error(code, err, "no ground truth")
+    assert not (tmp_path / "o2").exists()  # refused before any work
