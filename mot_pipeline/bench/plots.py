@@ -1,0 +1,142 @@
+"""PNG plots of the benchmarks (matplotlib, Agg, imported only when a plot is drawn).
+
+Figures are built without pyplot, so drawing changes no global matplotlib state, and written
+atomically (a reader never sees half a PNG).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+Row = Mapping[str, Any]
+DPI = 120
+SUBPLOT_SIZE = (5.5, 4.2)  # inches per panel
+CAPPED_NOTE = "hollow markers: capped by the time budget"
+
+
+def _figure(panels: int) -> tuple[Any, list[Any]]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(SUBPLOT_SIZE[0] * panels, SUBPLOT_SIZE[1]), dpi=DPI)
+    FigureCanvasAgg(fig)
+    axes = [fig.add_subplot(1, panels, i + 1) for i in range(panels)]
+    return fig, axes
+
+
+def _save(fig: Any, path: Path) -> Path:
+    from mot_pipeline.motchallenge import atomic_write
+
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return atomic_write(path, lambda f: f.write(buffer.getvalue()), overwrite=True)
+
+
+def speed_fps(rows: Sequence[Row], path: str | Path) -> Path:
+    """Paper Fig. 9: fps against the number of targets, log-log, one panel per resolution."""
+    resolutions = list(dict.fromkeys(r["resolution"] for r in rows))
+    fig, axes = _figure(len(resolutions))
+    for ax, res in zip(axes, resolutions, strict=True):
+        sub = [r for r in rows if r["resolution"] == res and r["fps"] is not None]
+        for method in dict.fromkeys(r["method"] for r in sub):
+            pts = sorted((r for r in sub if r["method"] == method), key=lambda r: r["N"])
+            line = ax.plot([r["N"] for r in pts], [r["fps"] for r in pts], "-o", label=method)[0]
+            capped = [r for r in pts if r["capped"]]
+            if capped:
+                ax.plot(
+                    [r["N"] for r in capped],
+                    [r["fps"] for r in capped],
+                    "o",
+                    markerfacecolor="white",
+                    color=line.get_color(),
+                )
+        width, height = _size(rows, res)
+        ax.set_title(f"MT-{res.upper()} ({width}x{height})")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("tracked objects N")
+        ax.set_ylabel("frames per second")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(
+            title=CAPPED_NOTE if any(r["capped"] for r in sub) else None,
+            fontsize=8,
+            title_fontsize=7,
+        )
+    return _save(fig, Path(path))
+
+
+def _size(rows: Sequence[Row], resolution: str) -> tuple[int, int]:
+    r = next(r for r in rows if r["resolution"] == resolution)
+    return int(r["width"]), int(r["height"])
+
+
+def speed_stages(rows: Sequence[Row], path: str | Path, method: str = "siammt") -> Path | None:
+    """Paper Fig. 10: stacked ms per frame per stage for `method`, against N; None (nothing
+    written) when `method` reported no stage times."""
+    sub = [r for r in rows if r["method"] == method and r.get("ms_per_stage")]
+    if not sub:
+        return None
+    resolutions = list(dict.fromkeys(r["resolution"] for r in sub))
+    stages = list(dict.fromkeys(k for r in sub for k in r["ms_per_stage"]))
+    fig, axes = _figure(len(resolutions))
+    for ax, res in zip(axes, resolutions, strict=True):
+        pts = sorted((r for r in sub if r["resolution"] == res), key=lambda r: r["N"])
+        positions = list(range(len(pts)))
+        bottom = [0.0] * len(pts)
+        for stage in stages:
+            values = [r["ms_per_stage"].get(stage, 0.0) for r in pts]
+            ax.bar(positions, values, bottom=bottom, label=stage)
+            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+        ax.set_xticks(positions, [str(r["N"]) for r in pts])
+        width, height = _size(sub, res)
+        ax.set_title(f"{method}: time per stage, MT-{res.upper()} ({width}x{height})")
+        ax.set_xlabel("tracked objects N")
+        ax.set_ylabel("ms per frame")
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, Path(path))
+
+
+def accuracy_tradeoff(
+    rows: Sequence[Row], path: str | Path, metrics: Sequence[str] = ("MOTA", "IDF1", "HOTA")
+) -> Path:
+    """Accuracy against end-to-end fps, one line per method over its detect-every values
+    (each point labelled k=K): the trade-off a user picks a setting from."""
+    fig, axes = _figure(len(metrics))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    for ax, metric in zip(axes, metrics, strict=True):
+        for method in methods:
+            pts = sorted(
+                (
+                    r
+                    for r in rows
+                    if r["method"] == method
+                    and r.get(metric) is not None
+                    and r.get("fps_e2e") is not None
+                ),
+                key=lambda r: r["detect_every"],
+            )
+            if not pts:
+                continue
+            xs = [r["fps_e2e"] for r in pts]
+            ys = [100.0 * r[metric] for r in pts]
+            ax.plot(xs, ys, "-o", label=method)
+            for r, x, y in zip(pts, xs, ys, strict=True):
+                ax.annotate(
+                    f"k={r['detect_every']}",
+                    (x, y),
+                    textcoords="offset points",
+                    xytext=(3, 3),
+                    fontsize=7,
+                )
+        ax.set_xscale("log")
+        ax.set_xlabel("end-to-end fps (decode + detect + track)")
+        ax.set_ylabel(f"{metric} (%)")
+        ax.set_title(f"{metric} against speed")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, Path(path))

@@ -1,0 +1,493 @@
+"""`mot-bench speed`: the paper's multi-target speed benchmark (Sec. 4.3, Fig. 9 and 10).
+
+MT-VGA (640x480) and MT-HD (1280x720) frames are real images (a short run of consecutive frames
+of a sequence or video, resized to cover the resolution and centre-cropped), with N synthetic
+person-like targets placed at random (fixed seed) fully inside the frame. Each method starts
+all N targets on the first frame, propagates them over `warmup` frames, then over `frames`
+timed frames; fps = timed frames / their total `propagate` time.
+
+Time budget: the one-tracker-per-object baselines grow linearly with N and would take minutes
+per point, so each (method, resolution, N) point may spend at most `budget_s` seconds
+(start, warm-up and timed frames). A point stops measuring once the next frame would overrun
+the budget (at least one timed frame is always measured) and is marked `capped`; larger N of
+that method at that resolution are then not run and are marked `skipped`.
+
+Per-stage times come from the estimator itself, by either convention:
+- `stage_times`: dict stage -> accumulated seconds, with `reset_stage_times()` (preferred);
+- `stage_ms`: dict stage -> milliseconds of the last `propagate` (read after each call), with
+  the config field `profile` turned on.
+Stage names are mapped onto `STAGES` (the paper's Fig. 10) through `STAGE_ALIASES`; the time
+`propagate` spends outside the reported stages is listed as `OTHER_STAGE`.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mot_pipeline.errors import InputError
+
+RESOLUTIONS: dict[str, tuple[int, int]] = {"vga": (640, 480), "hd": (1280, 720)}
+DEFAULT_OBJECTS = (1, 2, 5, 10, 20, 50, 100, 150)
+DEFAULT_METHODS = ("siammt", "siamfc-mi", "siamfc", "kalman")
+# The paper's Fig. 10: feature extraction, crop-and-resize, pairwise xcorr, upsampling and
+# peak search, box update and bookkeeping.
+STAGES = ("features", "crop", "xcorr", "upsample_peak", "update")
+OTHER_STAGE = "other"  # propagate time outside the stages the estimator reports
+# Names an estimator may use for the same stages (SiamMT's `stage_ms` names).
+STAGE_ALIASES = {"resize": "features", "backbone": "features", "peak": "upsample_peak"}
+# Config fields looked up on the estimator's Config dataclass, first match wins.
+PARTIAL_FIELDS = ("partial_extraction", "partial")
+PROFILE_FIELDS = ("profile",)
+STAGE_METHOD = "siammt"  # whose stages the stacked plot shows
+MARGINAL_N = (1, 100)  # marginal cost per object: (t(100) - t(1)) / 99
+RATIO_BASELINE = "siamfc-mi"  # siammt vs this at MARGINAL_N[1]
+# Synthetic targets: sizes at VGA height, scaled with the frame height for other resolutions.
+REFERENCE_HEIGHT = 480
+BOX_HEIGHT_PX = (30.0, 120.0)
+BOX_ASPECT = (0.35, 0.5)  # width / height of a standing person
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared"
+# Default frame sources per resolution, first existing one wins (the bundled sample last).
+DEFAULT_SOURCES: dict[str, tuple[Path, ...]] = {
+    "vga": (SHARED / "data" / "mot" / "TUD-Stadtmitte", REPO / "samples" / "TUD-Campus"),
+    "hd": (SHARED / "data" / "video" / "people.mp4", REPO / "samples" / "TUD-Campus"),
+}
+SPEED_FILE = "speed.json"
+FPS_PLOT = "speed_fps.png"
+STAGE_PLOT = "speed_stages.png"
+CAP_RULE = (
+    "each (method, resolution, N) point may spend at most budget_s seconds (start, warm-up "
+    "and timed frames); a point that would overrun stops early (>= 1 timed frame) and is "
+    "marked capped, and larger N of that method at that resolution are skipped"
+)
+
+
+@dataclass(frozen=True)
+class SpeedConfig:
+    """What to measure. `sources` maps a resolution to a sequence/video path (default:
+    `DEFAULT_SOURCES`)."""
+
+    resolutions: tuple[str, ...] = ("vga", "hd")
+    objects: tuple[int, ...] = DEFAULT_OBJECTS
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    frames: int = 20
+    warmup: int = 3
+    budget_s: float = 20.0
+    device: str = "cpu"
+    threads: int | None = None
+    partial: bool = False  # partial feature extraction: off, as in the paper's Fig. 9
+    stages: bool = True  # ask estimators to time their stages (a few syncs per frame on CUDA)
+    seed: int = 0
+    sources: Mapping[str, str | Path] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = [r for r in self.resolutions if r not in RESOLUTIONS]
+        if unknown:
+            raise InputError(f"unknown resolution(s) {unknown}; choose from {list(RESOLUTIONS)}")
+        if not self.objects or min(self.objects) < 1:
+            raise InputError(f"object counts must be >= 1, got {list(self.objects)}")
+        if self.frames < 1 or self.warmup < 0:
+            raise InputError(f"need frames >= 1 and warmup >= 0, got {self.frames}, {self.warmup}")
+        if not self.budget_s > 0:
+            raise InputError(f"budget must be > 0 s, got {self.budget_s}")
+
+
+@dataclass
+class PointResult:
+    """One timed point: per-frame propagate seconds and per-stage seconds (summed)."""
+
+    times: list[float]
+    stages: dict[str, float] | None
+    capped: bool
+
+
+# --------------------------------------------------------------------------------------------
+# Frames and targets
+# --------------------------------------------------------------------------------------------
+
+
+def default_source(resolution: str) -> Path:
+    for path in DEFAULT_SOURCES[resolution]:
+        if path.exists():
+            return path
+    raise InputError(f"no default frame source for {resolution}; pass --source")
+
+
+def cover_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize to cover `width` x `height` keeping the aspect ratio, then centre-crop."""
+    import cv2
+
+    h, w = image.shape[:2]
+    scale = max(width / w, height / h)
+    new_w, new_h = max(width, round(w * scale)), max(height, round(h * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (new_w, new_h), interpolation=interp)
+    x0, y0 = (new_w - width) // 2, (new_h - height) // 2
+    return np.ascontiguousarray(resized[y0 : y0 + height, x0 : x0 + width])
+
+
+def load_frames(path: str | Path, width: int, height: int, count: int) -> list[np.ndarray]:
+    """`count` consecutive frames of the first sequence at `path`, resized; a source shorter
+    than `count` is played back and forth so the motion stays continuous."""
+    from mot_pipeline.sources import open_sources
+
+    source = open_sources(path)[0]
+    frames: list[np.ndarray] = []
+    for _, image in source.frames():
+        frames.append(cover_resize(image, width, height))
+        if len(frames) >= count:
+            break
+    if not frames:
+        raise InputError("no frames", path)
+    cycle = frames + frames[-2:0:-1] if len(frames) > 1 else frames
+    return [cycle[i % len(cycle)] for i in range(count)]
+
+
+def synthetic_boxes(n: int, width: int, height: int, seed: int = 0) -> np.ndarray:
+    """`n` person-like xyxy boxes fully inside the frame; the first k of n are the same for
+    any n >= k (one draw per seed), so larger N adds targets to the smaller sets."""
+    u = np.random.default_rng(seed).random((n, 4))  # row i is box i whatever n is
+    lo, hi = BOX_HEIGHT_PX
+    h = (lo + u[:, 0] * (hi - lo)) * height / REFERENCE_HEIGHT
+    w = h * (BOX_ASPECT[0] + u[:, 1] * (BOX_ASPECT[1] - BOX_ASPECT[0]))
+    x1 = u[:, 2] * (width - w)
+    y1 = u[:, 3] * (height - h)
+    return np.stack([x1, y1, x1 + w, y1 + h], axis=1).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# Timing
+# --------------------------------------------------------------------------------------------
+
+
+class _StageReader:
+    """Collects per-stage seconds from an estimator by either convention (module docstring)."""
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator = estimator
+        self.accumulated = hasattr(estimator, "stage_times") and callable(
+            getattr(estimator, "reset_stage_times", None)
+        )
+        self.last_ms = not self.accumulated and isinstance(
+            getattr(estimator, "stage_ms", None), dict
+        )
+        self.totals: dict[str, float] = {}
+
+    @property
+    def available(self) -> bool:
+        return self.accumulated or self.last_ms
+
+    def reset(self) -> None:
+        self.totals = {}
+        if self.accumulated:
+            self.estimator.reset_stage_times()
+
+    def after_propagate(self) -> None:
+        if self.last_ms:
+            for name, ms in self.estimator.stage_ms.items():
+                self.totals[name] = self.totals.get(name, 0.0) + float(ms) / 1e3
+
+    def seconds(self) -> dict[str, float] | None:
+        if not self.available:
+            return None
+        raw = dict(self.estimator.stage_times) if self.accumulated else self.totals
+        out: dict[str, float] = {}
+        for name, seconds in raw.items():
+            key = STAGE_ALIASES.get(name, name)
+            out[key] = out.get(key, 0.0) + float(seconds)
+        return out
+
+
+def measure_point(
+    estimator: Any,
+    frames: Sequence[np.ndarray],
+    boxes: np.ndarray,
+    timed_frames: int,
+    warmup: int,
+    budget_s: float,
+    clock: Callable[[], float] = time.perf_counter,
+) -> PointResult:
+    """Start all `boxes` on `frames[0]`, warm up, then time `propagate` on the next frames
+    (`frames` needs 1 + warmup + timed_frames entries), within `budget_s` (module docstring)."""
+    stages = _StageReader(estimator)
+    start = clock()
+    estimator.reset()
+    estimator.add(frames[0], boxes, np.arange(1, len(boxes) + 1, dtype=np.int64))
+    index, capped = 1, False
+    for _ in range(warmup):
+        estimator.propagate(frames[index])
+        index += 1
+        if clock() - start > budget_s:
+            capped = True
+            break
+    stages.reset()
+    times: list[float] = []
+    while len(times) < timed_frames:
+        t0 = clock()
+        estimator.propagate(frames[index])
+        times.append(clock() - t0)
+        stages.after_propagate()
+        index += 1
+        expected_next = sum(times) / len(times)
+        if len(times) < timed_frames and clock() - start + expected_next > budget_s:
+            capped = True
+            break
+    return PointResult(times, stages.seconds(), capped)
+
+
+def _row(
+    method: str, resolution: str, n: int, point: PointResult | None, config: SpeedConfig, info
+) -> dict[str, Any]:
+    width, height = RESOLUTIONS[resolution]
+    row: dict[str, Any] = {
+        "method": method,
+        "resolution": resolution,
+        "width": width,
+        "height": height,
+        "N": n,
+        "fps": None,
+        "ms_per_frame": None,
+        "ms_median": None,
+        "ms_per_stage": None,
+        "frames_measured": 0,
+        "frames_requested": config.frames,
+        "warmup": config.warmup,
+        "capped": False,
+        "skipped": point is None,
+        "budget_s": config.budget_s,
+        "device": config.device,
+        "threads": info["threads"],
+        "torch": info["torch"],
+        "cpu": info["cpu"],
+    }
+    if "gpu" in info:
+        row["gpu"] = info["gpu"]
+    if point is None:
+        return row
+    total = sum(point.times)
+    row.update(
+        fps=len(point.times) / total if total > 0 else math.inf,
+        ms_per_frame=1e3 * total / len(point.times),
+        ms_median=1e3 * statistics.median(point.times),
+        frames_measured=len(point.times),
+        capped=point.capped,
+    )
+    if point.stages is not None:
+        per_frame = {k: 1e3 * v / len(point.times) for k, v in point.stages.items()}
+        ordered = {k: per_frame.pop(k) for k in STAGES if k in per_frame}
+        ordered.update(per_frame)
+        ordered[OTHER_STAGE] = max(0.0, row["ms_per_frame"] - sum(ordered.values()))
+        row["ms_per_stage"] = ordered
+    return row
+
+
+def build_estimator(method: str, config: SpeedConfig) -> tuple[Any, dict[str, str]]:
+    """The estimator with the bench's settings: device, partial extraction, profiling."""
+    from mot_pipeline.bench import tracker_kwargs
+    from trackers import REGISTRY
+
+    if method not in REGISTRY:
+        raise InputError(f"unknown method {method!r}; choose from {', '.join(sorted(REGISTRY))}")
+    cls, kwargs, used = tracker_kwargs(
+        method,
+        config.device,
+        partial=(PARTIAL_FIELDS, config.partial),
+        profile=(PROFILE_FIELDS, config.stages),
+    )
+    estimator = cls(cls.Config(**kwargs)) if kwargs else cls()
+    return estimator, used
+
+
+def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Marginal cost per object, the N=100 / N=1 time ratio, and siammt vs siamfc-mi."""
+    ms = {
+        (r["method"], r["resolution"], r["N"]): r["ms_per_frame"]
+        for r in rows
+        if r["ms_per_frame"] is not None
+    }
+    lo, hi = MARGINAL_N
+    per_method: list[dict[str, Any]] = []
+    for method, resolution in dict.fromkeys((r["method"], r["resolution"]) for r in rows):
+        t_lo, t_hi = ms.get((method, resolution, lo)), ms.get((method, resolution, hi))
+        both = t_lo is not None and t_hi is not None
+        per_method.append(
+            {
+                "method": method,
+                "resolution": resolution,
+                f"ms_at_{lo}": t_lo,
+                f"ms_at_{hi}": t_hi,
+                "marginal_ms_per_object": (t_hi - t_lo) / (hi - lo) if both else None,
+                f"time_ratio_{hi}_over_{lo}": t_hi / t_lo if both and t_lo > 0 else None,
+            }
+        )
+    speedups = {}
+    for resolution in dict.fromkeys(r["resolution"] for r in rows):
+        ours, base = (
+            ms.get((STAGE_METHOD, resolution, hi)),
+            ms.get((RATIO_BASELINE, resolution, hi)),
+        )
+        speedups[resolution] = base / ours if ours and base is not None else None
+    return {
+        "per_method": per_method,
+        f"{STAGE_METHOD}_speedup_over_{RATIO_BASELINE}_at_{hi}": speedups,
+    }
+
+
+def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """fps per method (rows) and N (columns), one block per resolution; capped points end in
+    '*', skipped ones are '-'."""
+    lines: list[str] = []
+    for resolution in dict.fromkeys(r["resolution"] for r in rows):
+        sub = [r for r in rows if r["resolution"] == resolution]
+        ns = sorted({r["N"] for r in sub})
+        methods = list(dict.fromkeys(r["method"] for r in sub))
+        cell = {(r["method"], r["N"]): r for r in sub}
+        w, h = RESOLUTIONS[resolution]
+        header = [f"fps {resolution} {w}x{h}", *(f"N={n}" for n in ns)]
+        body = []
+        for m in methods:
+            cells = [m]
+            for n in ns:
+                r = cell.get((m, n))
+                if r is None or r["fps"] is None:
+                    cells.append("-")
+                else:
+                    cells.append(f"{r['fps']:.1f}{'*' if r['capped'] else ''}")
+            body.append(cells)
+        widths = [max(len(x[i]) for x in [header, *body]) for i in range(len(header))]
+        for cells in [header, *body]:
+            lines.append(
+                "  ".join(
+                    c.ljust(widths[0]) if i == 0 else c.rjust(widths[i])
+                    for i, c in enumerate(cells)
+                )
+            )
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def format_summary(summary: Mapping[str, Any]) -> str:
+    lo, hi = MARGINAL_N
+    lines = []
+    for s in summary["per_method"]:
+        if s["marginal_ms_per_object"] is None:
+            continue
+        marginal, ratio = s["marginal_ms_per_object"], s[f"time_ratio_{hi}_over_{lo}"]
+        lines.append(
+            f"{s['method']} {s['resolution']}: marginal {marginal:.3f} ms/object "
+            f"(N={lo}..{hi}), t({hi})/t({lo}) = {ratio:.2f}"
+        )
+    for res, ratio in summary[f"{STAGE_METHOD}_speedup_over_{RATIO_BASELINE}_at_{hi}"].items():
+        if ratio is not None:
+            lines.append(f"{STAGE_METHOD} vs {RATIO_BASELINE} at N={hi} ({res}): {ratio:.1f}x")
+    return "\n".join(lines)
+
+
+def run(
+    config: SpeedConfig,
+    output: str | Path,
+    *,
+    log: Callable[[str], None] = print,
+    plots: bool = True,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Measure every (method, resolution, N), write `output/speed.json` and the plots; returns
+    the report written."""
+    from mot_pipeline.bench import machine_info
+    from mot_pipeline.threads import set_threads
+
+    if config.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError(f"device {config.device!r} requested but CUDA is not available")
+    output = Path(output)
+    objects = sorted(set(config.objects))
+    count = 1 + config.warmup + config.frames
+    sources = {r: Path(config.sources.get(r) or default_source(r)) for r in config.resolutions}
+    frames = {r: load_frames(sources[r], *RESOLUTIONS[r], count) for r in config.resolutions}
+    estimators, fields = {}, {}
+    for method in config.methods:
+        estimators[method], fields[method] = build_estimator(method, config)
+    threads = set_threads(config.threads)  # after the models: loading may reset it
+    info = machine_info(config.device)
+    log(
+        f"mot-bench speed: {info['cpu']}, {threads} threads, device {config.device}, "
+        f"torch {info['torch']}; budget {config.budget_s:g} s per point"
+    )
+    rows: list[dict[str, Any]] = []
+    for resolution in config.resolutions:
+        width, height = RESOLUTIONS[resolution]
+        all_boxes = synthetic_boxes(max(objects), width, height, config.seed)
+        for method in config.methods:
+            over_budget = False
+            for n in objects:
+                point = None
+                if not over_budget:
+                    point = measure_point(
+                        estimators[method],
+                        frames[resolution],
+                        all_boxes[:n],
+                        config.frames,
+                        config.warmup,
+                        config.budget_s,
+                    )
+                    over_budget = point.capped
+                row = _row(method, resolution, n, point, config, info)
+                rows.append(row)
+                if point is None:
+                    log(f"  {method:>10} {resolution} N={n:<4} skipped (over budget at smaller N)")
+                else:
+                    log(
+                        f"  {method:>10} {resolution} N={n:<4} {row['fps']:9.1f} fps "
+                        f"{row['ms_per_frame']:9.2f} ms/frame ({row['frames_measured']} frames"
+                        f"{', capped' if row['capped'] else ''})"
+                    )
+            estimators[method].reset()
+    summary = summarize(rows)
+    report = {
+        "benchmark": "speed",
+        "command": command,
+        "machine": info,
+        "settings": {
+            "resolutions": {r: RESOLUTIONS[r] for r in config.resolutions},
+            "objects": objects,
+            "methods": list(config.methods),
+            "frames": config.frames,
+            "warmup": config.warmup,
+            "budget_s": config.budget_s,
+            "cap_rule": CAP_RULE,
+            "device": config.device,
+            "threads": threads,
+            "partial": config.partial,
+            "stages_timed": config.stages,
+            "config_fields_set": fields,
+            "seed": config.seed,
+            "sources": {r: str(p) for r, p in sources.items()},
+            "stages": list(STAGES),
+        },
+        "rows": rows,
+        "summary": summary,
+    }
+    from mot_pipeline.bench import write_json
+
+    write_json(output / SPEED_FILE, report)
+    if plots:
+        from mot_pipeline.bench import plots as plot
+
+        plot.speed_fps(rows, output / FPS_PLOT)
+        plot.speed_stages(rows, output / STAGE_PLOT, method=STAGE_METHOD)
+    log(format_table(rows))
+    text = format_summary(summary)
+    if text:
+        log(text)
+    log(f"written: {output / SPEED_FILE}")
+    return report

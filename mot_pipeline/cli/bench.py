@@ -1,0 +1,278 @@
+"""`mot-bench`: speed (`speed`), accuracy against detection interval (`accuracy`) and the
+paper's tracking-quality protocol (`mvot`). Argument parsing and reporting only; the work is
+in `mot_pipeline.bench`."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+
+from mot_pipeline.errors import InputError
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+PROG = "mot-bench"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _common(p: argparse.ArgumentParser, default_output: str) -> None:
+    p.add_argument(
+        "--output",
+        "-o",
+        default=default_output,
+        metavar="DIR",
+        help=f"where results go (default {default_output}); files are replaced",
+    )
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help="torch/OpenCV threads (default: all cores)",
+    )
+    p.add_argument("--device", help="torch device for the trackers (and YOLO), e.g. cpu, cuda")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+
+
+def parser() -> argparse.ArgumentParser:
+    from mot_pipeline.bench import accuracy, mvot, speed
+
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Benchmarks: tracking speed, accuracy against detection "
+        "interval, and the paper's multi-object VOT protocol.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="{speed,accuracy,mvot}")
+
+    s = sub.add_parser("speed", help="fps against the number of tracked objects (paper Fig. 9, 10)")
+    _common(s, "runs/bench")
+    s.add_argument(
+        "--resolution",
+        nargs="+",
+        choices=sorted(speed.RESOLUTIONS),
+        default=["vga", "hd"],
+        help="MT-VGA 640x480 and/or MT-HD 1280x720",
+    )
+    s.add_argument(
+        "--objects",
+        nargs="+",
+        type=_positive_int,
+        default=list(speed.DEFAULT_OBJECTS),
+        metavar="N",
+        help="numbers of targets (default 1 2 5 10 20 50 100 150)",
+    )
+    s.add_argument(
+        "--methods",
+        nargs="+",
+        default=list(speed.DEFAULT_METHODS),
+        metavar="M",
+        help=f"motion estimators (default {' '.join(speed.DEFAULT_METHODS)})",
+    )
+    s.add_argument(
+        "--frames", type=_positive_int, default=20, help="timed frames per point (default 20)"
+    )
+    s.add_argument(
+        "--warmup", type=_non_negative_int, default=3, help="untimed frames first (default 3)"
+    )
+    s.add_argument(
+        "--budget-s",
+        type=_positive_float,
+        default=20.0,
+        metavar="S",
+        help="max seconds per (method, resolution, N) point (default 20)",
+    )
+    s.add_argument(
+        "--partial",
+        action="store_true",
+        help="partial feature extraction (off by default, as in the paper)",
+    )
+    s.add_argument(
+        "--no-stages",
+        dest="stages",
+        action="store_false",
+        help="do not ask estimators to time their stages (Fig. 10)",
+    )
+    s.add_argument(
+        "--source",
+        metavar="PATH",
+        help="frames from this sequence/video for every resolution (default: "
+        "../shared TUD-Stadtmitte for VGA, people.mp4 for HD, else the sample)",
+    )
+    s.add_argument("--seed", type=int, default=0, help="target placement seed")
+
+    a = sub.add_parser("accuracy", help="MOTA/IDF1/HOTA and fps per estimator x detect-every")
+    _common(a, "runs/bench")
+    a.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="MOTChallenge sequences or split dirs with gt/gt.txt",
+    )
+    a.add_argument(
+        "--methods",
+        nargs="+",
+        default=list(accuracy.DEFAULT_METHODS),
+        metavar="M",
+        help=f"motion estimators (default {' '.join(accuracy.DEFAULT_METHODS)})",
+    )
+    a.add_argument(
+        "--detect-every",
+        "-k",
+        nargs="+",
+        type=_positive_int,
+        default=list(accuracy.DEFAULT_DETECT_EVERY),
+        metavar="K",
+        help="detection intervals (default 1 2 3 5 10 15)",
+    )
+    a.add_argument(
+        "--detector",
+        metavar="{yolo11n,yolov8n,public,MODEL_PATH}",
+        help="as for mot-run (default: the config's)",
+    )
+    a.add_argument("--config", metavar="YAML", help="a mot-run preset (see configs/)")
+    a.add_argument("--conf", type=float, help="YOLO confidence threshold")
+    a.add_argument(
+        "--cache", metavar="DIR", help="detection cache (default ~/.cache/mot-pipeline/detections)"
+    )
+
+    m = sub.add_parser("mvot", help="VOT accuracy/robustness from gt starts (paper Sec. 4.2)")
+    _common(m, "runs/bench")
+    m.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="MOTChallenge sequences or split dirs with gt/gt.txt",
+    )
+    m.add_argument(
+        "--methods",
+        nargs="+",
+        default=list(mvot.DEFAULT_METHODS),
+        metavar="M",
+        help=f"motion estimators (default {' '.join(mvot.DEFAULT_METHODS)})",
+    )
+    m.add_argument(
+        "--realtime-fps",
+        nargs="*",
+        type=_positive_float,
+        default=list(mvot.DEFAULT_REALTIME_FPS),
+        metavar="FPS",
+        help="VOT-RT frame rates (default 20 25; none: offline only)",
+    )
+    m.add_argument(
+        "--no-offline",
+        dest="offline",
+        action="store_false",
+        help="skip the run without a time limit",
+    )
+    m.add_argument(
+        "--burn-in",
+        type=_non_negative_int,
+        default=mvot.VOT_BURN_IN,
+        help=f"frames after each (re-)init left out of accuracy (default {mvot.VOT_BURN_IN}, VOT)",
+    )
+    m.add_argument(
+        "--max-gap",
+        type=_non_negative_int,
+        default=mvot.MAX_GAP_FRAMES,
+        help="absences longer than this restart the object from gt "
+        f"(default {mvot.MAX_GAP_FRAMES})",
+    )
+    return p
+
+
+def _speed(args: argparse.Namespace, log, command: str) -> None:
+    from mot_pipeline.bench import speed
+
+    sources = {r: args.source for r in args.resolution} if args.source else {}
+    config = speed.SpeedConfig(
+        resolutions=tuple(dict.fromkeys(args.resolution)),
+        objects=tuple(args.objects),
+        methods=tuple(dict.fromkeys(args.methods)),
+        frames=args.frames,
+        warmup=args.warmup,
+        budget_s=args.budget_s,
+        device=args.device or "cpu",
+        threads=args.threads,
+        partial=args.partial,
+        stages=args.stages,
+        seed=args.seed,
+        sources=sources,
+    )
+    speed.run(config, args.output, log=log, command=command)
+
+
+def _accuracy(args: argparse.Namespace, log, command: str) -> None:
+    from mot_pipeline.bench import accuracy
+    from mot_pipeline.config import load_config
+
+    yolo = {k: v for k, v in {"conf": args.conf, "device": args.device}.items() if v is not None}
+    base = load_config(args.config, detector=args.detector, yolo=yolo)
+    config = accuracy.AccuracyConfig(
+        run=base,
+        methods=tuple(args.methods),
+        detect_every=tuple(args.detect_every),
+        threads=args.threads,
+        device=args.device,
+        cache_dir=args.cache,
+    )
+    accuracy.run(args.paths, args.output, config, progress=not args.quiet, log=log, command=command)
+
+
+def _mvot(args: argparse.Namespace, log, command: str) -> None:
+    from mot_pipeline.bench import mvot
+
+    config = mvot.MvotConfig(
+        methods=tuple(args.methods),
+        realtime_fps=tuple(args.realtime_fps),
+        offline=args.offline,
+        params=mvot.MvotParams(burn_in=args.burn_in, max_gap=args.max_gap),
+        device=args.device,
+        threads=args.threads,
+    )
+    mvot.run(args.paths, args.output, config, progress=not args.quiet, log=log, command=command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser().parse_args(argv)
+    command = shlex.join([PROG, *argv])
+    log = (lambda _: None) if args.quiet else print
+    try:
+        if args.command == "speed":
+            _speed(args, log, command)
+        elif args.command == "accuracy":
+            _accuracy(args, log, command)
+        else:
+            _mvot(args, log, command)
+    except InputError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
