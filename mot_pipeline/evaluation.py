@@ -384,22 +384,25 @@ def format_table(report: Report) -> str:
     return "\n".join([line(header), sep, *(line(r) for r in body[:-1]), sep, line(body[-1])])
 
 
-def _jsonable(value: Any) -> Any:
-    """Plain JSON values; NaN/inf (e.g. MOTA without any target) become null."""
+def jsonable(value: Any) -> Any:
+    """Plain JSON values: NaN/inf (e.g. MOTA without any target) become null, numpy scalars and
+    arrays become numbers and lists, anything else unknown its string."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [jsonable(v) for v in value]
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, (float, np.floating)):
         return float(value) if math.isfinite(value) else None
-    return value
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
 
 
 def write_metrics_json(report: Report, path: str | Path) -> Path:
     """Write the report as JSON, atomically (a metrics file is derived data: it is replaced)."""
-    text = json.dumps(_jsonable(report), indent=2, allow_nan=False) + "\n"
+    text = json.dumps(jsonable(report), indent=2, allow_nan=False) + "\n"
     return atomic_write_text(path, text, overwrite=True)

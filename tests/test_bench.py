@@ -5,36 +5,19 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import SAMPLE, small_sequence
 
 from mot_pipeline.bench import accuracy, mvot, speed, tracker_kwargs
 from mot_pipeline.cli.bench import main
 from mot_pipeline.motchallenge import MotRows
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "samples" / "TUD-Campus"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-
-
-def small_sequence(tmp_path: Path, frames: int = 10) -> Path:
-    """The first frames of the bundled sample, with gt and det cut to match."""
-    seq = tmp_path / "TUD-Campus"
-    (seq / "img1").mkdir(parents=True)
-    for i in range(1, frames + 1):
-        shutil.copy(SAMPLE / "img1" / f"{i:06d}.jpg", seq / "img1")
-    for sub in ("gt", "det"):
-        (seq / sub).mkdir()
-        rows = (SAMPLE / sub / f"{sub}.txt").read_text().splitlines()
-        keep = [r for r in rows if int(r.split(",")[0]) <= frames]
-        (seq / sub / f"{sub}.txt").write_text("\n".join(keep) + "\n")
-    info = (SAMPLE / "seqinfo.ini").read_text().replace("seqLength=71", f"seqLength={frames}")
-    (seq / "seqinfo.ini").write_text(info)
-    return seq
 
 
 def bench(capsys, *args) -> tuple[int, str, str]:

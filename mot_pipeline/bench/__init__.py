@@ -8,10 +8,8 @@ number is written without the hardware it was measured on, and an atomic JSON wr
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,27 +49,9 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
     return info
 
 
-def jsonable(value: Any) -> Any:
-    """Plain JSON values; NaN/inf become null (JSON has no NaN)."""
-    import numpy as np
-
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
-
-
 def write_json(path: str | Path, data: Any) -> Path:
     """Write `data` as indented JSON, atomically (benchmark outputs are derived: replaced)."""
+    from mot_pipeline.evaluation import jsonable
     from mot_pipeline.motchallenge import atomic_write_text
 
     text = json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n"

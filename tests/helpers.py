@@ -1,0 +1,26 @@
+"""Test helpers shared by several test files (pytest puts tests/ on sys.path)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "samples" / "TUD-Campus"
+
+
+def small_sequence(tmp_path: Path, frames: int = 6) -> Path:
+    """The first `frames` frames of the bundled sample as a MOTChallenge sequence in
+    `tmp_path`, with gt, det and seqinfo.ini cut to match."""
+    seq = tmp_path / "TUD-Campus"
+    (seq / "img1").mkdir(parents=True)
+    for i in range(1, frames + 1):
+        shutil.copy(SAMPLE / "img1" / f"{i:06d}.jpg", seq / "img1")
+    for sub in ("gt", "det"):
+        (seq / sub).mkdir()
+        rows = (SAMPLE / sub / f"{sub}.txt").read_text().splitlines()
+        keep = [r for r in rows if int(r.split(",")[0]) <= frames]
+        (seq / sub / f"{sub}.txt").write_text("\n".join(keep) + "\n")
+    info = (SAMPLE / "seqinfo.ini").read_text().replace("seqLength=71", f"seqLength={frames}")
+    (seq / "seqinfo.ini").write_text(info)
+    return seq
