@@ -19,7 +19,7 @@ from detectors.yolo import YoloConfig
 from mot_pipeline.errors import InputError
 from mot_pipeline.pipeline import PipelineConfig
 
-DEFAULT_TRACKER = "kalman"
+DEFAULT_TRACKER = "siammt"
 DEFAULT_DETECTOR = "yolo11n"
 
 

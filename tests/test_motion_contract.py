@@ -11,10 +11,7 @@ BOXES = np.array([[20, 30, 60, 110], [150, 40, 190, 130], [250, 100, 290, 200]],
 
 @pytest.fixture(params=sorted(REGISTRY))
 def estimator(request) -> MotionEstimator:
-    try:
-        return create(request.param)
-    except ImportError as err:  # an estimator whose module is not written yet
-        pytest.skip(f"{request.param}: {err}")
+    return create(request.param)
 
 
 def test_is_a_motion_estimator(estimator):

@@ -1,0 +1,211 @@
+"""The paper's baselines (Sec. 4.3), behind the same `MotionEstimator` protocol as SiamMT.
+
+- `SiamFCEstimator` (`siamfc`): one SiamFC tracker per object, as multi-object pipelines
+  usually instantiate it: per object and frame, 3 image crops (κ) of 255 px, a backbone pass over
+  them, the correlation and the peak search, in a Python loop over objects.
+- `SiamFCMultiInputEstimator` (`siamfc-mi`): the same, but the crops of all objects are stacked
+  in one batch for the backbone, the correlation and the peak search (the paper's SiamFC-MI).
+
+Same weights and hyper-parameters as SiamMT (`SiamParams`), the same Φ̃ layout and peak search
+code (bicubic upsampling, as SiamFC), and the same score (sigmoid of the peak logit), so that
+differences to `siammt` are the architecture's: image crops and a backbone pass per search area
+instead of one pass per frame and feature crops.
+
+Image crops: the square of side s centred on c (continuous px) is resampled to `out` px with
+one `cv2.warpAffine` (bilinear, mean-colour border), i.e. output pixel q samples the frame at
+c + (q + 0.5 - out / 2) * s / out. siamfc-pytorch rounds c and s to whole pixels and pads
+before a resize; sub-pixel crops keep the comparison with SiamMT's feature crops exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from mot_pipeline.boxes import as_boxes
+from trackers.siammt.backbone import STRIDE, load_alexnet, output_size
+from trackers.siammt.response import PeakFinder, SiamParams, apply_update, exemplar_side
+from trackers.siammt.tracker import DEFAULT_WEIGHTS, _sigmoid
+from trackers.siammt.xcorr import pairwise_xcorr_bmm
+
+
+@dataclass(frozen=True)
+class SiamFCConfig(SiamParams):
+    """SiamFC baseline settings (`SiamParams` with SiamFC's bicubic upsampling)."""
+
+    upsample: str = "bicubic"
+    weights: str | None = None  # siamfc-pytorch checkpoint; None: the packaged FDSiamfc_30
+    device: str = "cpu"
+    activation: str = "relu"
+    min_box_size: float = 2.0
+
+
+def crop_and_resize(
+    image: np.ndarray, centre: np.ndarray, side: float, out: int, border: tuple[float, ...]
+) -> np.ndarray:
+    """κ: the square of side `side` px centred on `centre` (x, y; continuous px), as out x out."""
+    a = side / out
+    # Inverse map in pixel-index coordinates: src = a * dst + b.
+    bx = centre[0] - 0.5 + (0.5 - out / 2) * a
+    by = centre[1] - 0.5 + (0.5 - out / 2) * a
+    m = np.array([[a, 0.0, bx], [0.0, a, by]])
+    return cv2.warpAffine(
+        image,
+        m,
+        (out, out),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=border,
+    )
+
+
+class _SiamFCBase:
+    """Shared state and protocol; `_batch` decides one batch for all objects or one per object."""
+
+    Config = SiamFCConfig
+    _batch: bool = True
+
+    def __init__(self, config: SiamFCConfig | None = None) -> None:
+        self.config = config or SiamFCConfig()
+        c = self.config
+        self.device = torch.device(c.device)
+        self.net = load_alexnet(
+            c.weights or DEFAULT_WEIGHTS, activation=c.activation, device=self.device
+        )
+        if self.device.type == "cpu":
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.exemplar_cells = output_size(c.exemplar_px)
+        self.search_cells = output_size(c.instance_px)
+        self.peaks = PeakFinder(c, self.search_cells - self.exemplar_cells + 1, self.device)
+        self._scales = c.scale_factors()
+        self.reset()
+
+    # -- protocol ------------------------------------------------------------------------------
+    @property
+    def ids(self) -> np.ndarray:
+        return self._ids.copy()
+
+    def reset(self) -> None:
+        self._ids = np.zeros(0, np.int64)
+        self._centre = np.zeros((0, 2))
+        self._size = np.zeros((0, 2))
+        self._cell = np.zeros(0)  # frame px per score-map cell: S * z_sz / 127
+        self._exemplars = torch.zeros(
+            (0, self.exemplar_cells**2, self.net.out_channels), device=self.device
+        )
+        self.last_logits = np.zeros(0, np.float32)
+
+    def add(self, frame: np.ndarray, boxes: np.ndarray, ids: np.ndarray) -> None:
+        boxes = as_boxes(boxes)
+        ids = np.asarray(ids, np.int64).reshape(-1)
+        if len(ids) != len(boxes):
+            raise ValueError(f"{len(ids)} ids for {len(boxes)} boxes")
+        if len(np.unique(ids)) != len(ids):
+            raise ValueError("duplicate ids in one add")
+        if not np.isfinite(boxes).all():
+            raise ValueError("boxes must be finite")
+        if len(ids) == 0:
+            return
+        c = self.config
+        centre = ((boxes[:, :2] + boxes[:, 2:]) / 2).astype(np.float64)
+        size = np.maximum(boxes[:, 2:] - boxes[:, :2], c.min_box_size).astype(np.float64)
+        z_side = exemplar_side(size, c.context)
+        border = cv2.mean(frame)[:3]
+        crops = [
+            crop_and_resize(frame, centre[i], z_side[i], c.exemplar_px, border)
+            for i in range(len(ids))
+        ]
+        with torch.inference_mode():
+            ex = self._backbone(np.stack(crops))  # (M, 6, 6, C)
+        ex = ex.reshape(len(ids), self.exemplar_cells**2, -1)
+        cell = z_side * STRIDE / c.exemplar_px  # a score-map cell is S px of the crop
+        known = np.isin(ids, self._ids)
+        if known.any():
+            order = {int(t): r for r, t in enumerate(self._ids)}
+            rows = np.array([order[int(t)] for t in ids[known]])
+            self._centre[rows], self._size[rows], self._cell[rows] = (
+                centre[known],
+                size[known],
+                cell[known],
+            )
+            self._exemplars[torch.as_tensor(rows, device=self.device)] = ex[
+                torch.as_tensor(np.flatnonzero(known), device=self.device)
+            ]
+        new = ~known
+        if new.any():
+            self._ids = np.concatenate([self._ids, ids[new]])
+            self._centre = np.concatenate([self._centre, centre[new]])
+            self._size = np.concatenate([self._size, size[new]])
+            self._cell = np.concatenate([self._cell, cell[new]])
+            self._exemplars = torch.cat(
+                [self._exemplars, ex[torch.as_tensor(np.flatnonzero(new), device=self.device)]]
+            )
+
+    def remove(self, ids: np.ndarray) -> None:
+        keep = ~np.isin(self._ids, np.asarray(ids, np.int64).reshape(-1))
+        self._ids, self._centre = self._ids[keep], self._centre[keep]
+        self._size, self._cell = self._size[keep], self._cell[keep]
+        self._exemplars = self._exemplars[torch.as_tensor(np.flatnonzero(keep), device=self.device)]
+
+    def propagate(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = len(self._ids)
+        if n == 0:
+            self.last_logits = np.zeros(0, np.float32)
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        c = self.config
+        border = cv2.mean(frame)[:3]
+        x_side = self._cell * c.instance_px / STRIDE  # SiamFC's x_sz
+        groups = [np.arange(n)] if self._batch else [np.array([i]) for i in range(n)]
+        disp = np.zeros((n, 2))
+        idx = np.zeros(n, np.int64)
+        logits = np.zeros(n, np.float32)
+        with torch.inference_mode():
+            for g in groups:
+                crops = [
+                    crop_and_resize(frame, self._centre[i], x_side[i] * f, c.instance_px, border)
+                    for i in g
+                    for f in self._scales
+                ]
+                x = self._backbone(np.stack(crops))  # (len(g) * S, 22, 22, C)
+                x = x.reshape(len(g), len(self._scales), self.search_cells**2, -1)
+                gi = torch.as_tensor(g, device=self.device)
+                maps = (
+                    pairwise_xcorr_bmm(
+                        x, self._exemplars[gi], (self.search_cells,) * 2, (self.exemplar_cells,) * 2
+                    )
+                    * c.out_scale
+                )
+                d, s, lg = self.peaks.locate(maps)
+                disp[g] = d.cpu().numpy()
+                idx[g] = s.cpu().numpy()
+                logits[g] = lg.cpu().numpy()
+        apply_update(self._centre, self._size, self._cell, disp, idx, c)
+        np.maximum(self._size, c.min_box_size, out=self._size)
+        self.last_logits = logits
+        half = self._size / 2
+        boxes = np.concatenate([self._centre - half, self._centre + half], axis=1)
+        return boxes.astype(np.float32), _sigmoid(logits)
+
+    # -- internals -----------------------------------------------------------------------------
+    def _backbone(self, crops_bgr: np.ndarray) -> torch.Tensor:
+        """(B, H, W, 3) BGR uint8 crops -> (B, h, w, C) features, channels-last."""
+        x = torch.from_numpy(crops_bgr).to(self.device).flip(-1)  # BGR -> RGB
+        x = x.permute(0, 3, 1, 2).float()
+        if self.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.net(x).permute(0, 2, 3, 1).contiguous()
+
+
+class SiamFCEstimator(_SiamFCBase):
+    """`siamfc`: one SiamFC tracker per object (a Python loop over objects, as in the paper)."""
+
+    _batch = False
+
+
+class SiamFCMultiInputEstimator(_SiamFCBase):
+    """`siamfc-mi`: SiamFC with the crops of all objects stacked in one batch (paper Sec. 4.3)."""
+
+    _batch = True
