@@ -67,7 +67,7 @@ def test_follows_a_known_shift(seq, shift, fov):
     est.add(frames[0], box, ids)
     out, scores = est.propagate(_warp(frames[0], shift))
     err = np.abs(xyxy_to_cxcywh(out)[:, :2] - xyxy_to_cxcywh(box)[:, :2] - shift)
-    assert (err.max(axis=1) <= 0.5 * est._cell).all()
+    assert (err.max(axis=1) <= 0.5 * est._t.cell).all()
     assert err.mean() < 3.5
     assert (scores > 0.5).all()
 
@@ -81,9 +81,9 @@ def test_bilinear_upsampling_moves_in_whole_cells(seq, cells):
     ids, box = _largest(boxes[0])
     est = SiamMTEstimator(SiamMTConfig(motion="none"))
     est.add(frames[0], box, ids)
-    shift = cells * est._cell[0]
+    shift = cells * est._t.cell[0]
     out, _ = est.propagate(_warp(frames[0], (shift, 0.0)))
-    moved = (xyxy_to_cxcywh(out)[0, :2] - xyxy_to_cxcywh(box)[0, :2]) / est._cell[0]
+    moved = (xyxy_to_cxcywh(out)[0, :2] - xyxy_to_cxcywh(box)[0, :2]) / est._t.cell[0]
     assert (np.abs(moved - np.round(moved)) <= 0.1).all()  # the window may move it 1-3 / 32
     assert abs(moved[0] - cells) <= 0.75
 
@@ -110,7 +110,7 @@ def test_scale_change_is_seen_in_the_right_direction(seq, zoom):
     ratio = (out[0, 2] - out[0, 0]) / (box[0, 2] - box[0, 0])
     damp = 1 - 0.59 + 0.59 * 1.0375  # SiamFC's damped step
     np.testing.assert_allclose(ratio, damp if zoom > 1 else 1 / 1.0375 * 0.59 + 0.41, rtol=1e-4)
-    np.testing.assert_allclose(xyxy_to_cxcywh(out)[0, :2], centre, atol=0.5 * est._cell[0])
+    np.testing.assert_allclose(xyxy_to_cxcywh(out)[0, :2], centre, atol=0.5 * est._t.cell[0])
 
 
 def test_zoom_out_shrinks_the_box_with_the_default_penalty(seq):
@@ -292,7 +292,7 @@ def test_motion_prior_carries_an_occluded_target(seq):
         assert est.last_accepted[0] and scores[0] > 0.99
     centre = xyxy_to_cxcywh(box)[0, :2]
     before = xyxy_to_cxcywh(out)[0, :2]
-    np.testing.assert_allclose(before, centre + 8 * v, atol=0.35 * est._cell[0])
+    np.testing.assert_allclose(before, centre + 8 * v, atol=0.35 * est._t.cell[0])
     np.testing.assert_allclose(est._kf.mean[0, 4:6], v, atol=0.5)  # learnt from SiamMT alone
     hidden = _warp(frames[0], tuple(v * 9))
     c = xyxy_to_cxcywh(out)[0]

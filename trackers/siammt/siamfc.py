@@ -25,9 +25,9 @@ import cv2
 import numpy as np
 import torch
 
-from mot_pipeline.boxes import as_boxes
-from trackers.siammt.backbone import STRIDE, load_alexnet, output_size
+from trackers.siammt.backbone import STRIDE, output_size
 from trackers.siammt.response import PeakFinder, SiamParams, apply_update, exemplar_side
+from trackers.siammt.targets import Targets, load_backbone, validated
 from trackers.siammt.tracker import DEFAULT_WEIGHTS, _sigmoid
 from trackers.siammt.xcorr import pairwise_xcorr_bmm
 
@@ -72,11 +72,7 @@ class _SiamFCBase:
         self.config = config or SiamFCConfig()
         c = self.config
         self.device = torch.device(c.device)
-        self.net = load_alexnet(
-            c.weights or DEFAULT_WEIGHTS, activation=c.activation, device=self.device
-        )
-        if self.device.type == "cpu":
-            self.net = self.net.to(memory_format=torch.channels_last)
+        self.net = load_backbone(c.weights or DEFAULT_WEIGHTS, c.activation, self.device)
         self.exemplar_cells = output_size(c.exemplar_px)
         self.search_cells = output_size(c.instance_px)
         self.peaks = PeakFinder(c, self.search_cells - self.exemplar_cells + 1, self.device)
@@ -86,27 +82,14 @@ class _SiamFCBase:
     # -- protocol ------------------------------------------------------------------------------
     @property
     def ids(self) -> np.ndarray:
-        return self._ids.copy()
+        return self._t.ids.copy()
 
     def reset(self) -> None:
-        self._ids = np.zeros(0, np.int64)
-        self._centre = np.zeros((0, 2))
-        self._size = np.zeros((0, 2))
-        self._cell = np.zeros(0)  # frame px per score-map cell: S * z_sz / 127
-        self._exemplars = torch.zeros(
-            (0, self.exemplar_cells**2, self.net.out_channels), device=self.device
-        )
+        self._t = Targets(self.exemplar_cells**2, self.net.out_channels, self.device)
         self.last_logits = np.zeros(0, np.float32)
 
     def add(self, frame: np.ndarray, boxes: np.ndarray, ids: np.ndarray) -> None:
-        boxes = as_boxes(boxes)
-        ids = np.asarray(ids, np.int64).reshape(-1)
-        if len(ids) != len(boxes):
-            raise ValueError(f"{len(ids)} ids for {len(boxes)} boxes")
-        if len(np.unique(ids)) != len(ids):
-            raise ValueError("duplicate ids in one add")
-        if not np.isfinite(boxes).all():
-            raise ValueError("boxes must be finite")
+        boxes, ids = validated(boxes, ids)
         if len(ids) == 0:
             return
         c = self.config
@@ -122,42 +105,19 @@ class _SiamFCBase:
             ex = self._backbone(np.stack(crops))  # (M, 6, 6, C)
         ex = ex.reshape(len(ids), self.exemplar_cells**2, -1)
         cell = z_side * STRIDE / c.exemplar_px  # a score-map cell is S px of the crop
-        known = np.isin(ids, self._ids)
-        if known.any():
-            order = {int(t): r for r, t in enumerate(self._ids)}
-            rows = np.array([order[int(t)] for t in ids[known]])
-            self._centre[rows], self._size[rows], self._cell[rows] = (
-                centre[known],
-                size[known],
-                cell[known],
-            )
-            self._exemplars[torch.as_tensor(rows, device=self.device)] = ex[
-                torch.as_tensor(np.flatnonzero(known), device=self.device)
-            ]
-        new = ~known
-        if new.any():
-            self._ids = np.concatenate([self._ids, ids[new]])
-            self._centre = np.concatenate([self._centre, centre[new]])
-            self._size = np.concatenate([self._size, size[new]])
-            self._cell = np.concatenate([self._cell, cell[new]])
-            self._exemplars = torch.cat(
-                [self._exemplars, ex[torch.as_tensor(np.flatnonzero(new), device=self.device)]]
-            )
+        self._t.put(ids, centre, size, cell, ex)
 
     def remove(self, ids: np.ndarray) -> None:
-        keep = ~np.isin(self._ids, np.asarray(ids, np.int64).reshape(-1))
-        self._ids, self._centre = self._ids[keep], self._centre[keep]
-        self._size, self._cell = self._size[keep], self._cell[keep]
-        self._exemplars = self._exemplars[torch.as_tensor(np.flatnonzero(keep), device=self.device)]
+        self._t.keep(~np.isin(self._t.ids, np.asarray(ids, np.int64).reshape(-1)))
 
     def propagate(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        n = len(self._ids)
+        n = len(self._t.ids)
         if n == 0:
             self.last_logits = np.zeros(0, np.float32)
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         c = self.config
         border = cv2.mean(frame)[:3]
-        x_side = self._cell * c.instance_px / STRIDE  # SiamFC's x_sz
+        x_side = self._t.cell * c.instance_px / STRIDE  # SiamFC's x_sz
         groups = [np.arange(n)] if self._batch else [np.array([i]) for i in range(n)]
         disp = np.zeros((n, 2))
         idx = np.zeros(n, np.int64)
@@ -165,7 +125,7 @@ class _SiamFCBase:
         with torch.inference_mode():
             for g in groups:
                 crops = [
-                    crop_and_resize(frame, self._centre[i], x_side[i] * f, c.instance_px, border)
+                    crop_and_resize(frame, self._t.centre[i], x_side[i] * f, c.instance_px, border)
                     for i in g
                     for f in self._scales
                 ]
@@ -174,7 +134,10 @@ class _SiamFCBase:
                 gi = torch.as_tensor(g, device=self.device)
                 maps = (
                     pairwise_xcorr_bmm(
-                        x, self._exemplars[gi], (self.search_cells,) * 2, (self.exemplar_cells,) * 2
+                        x,
+                        self._t.exemplars[gi],
+                        (self.search_cells,) * 2,
+                        (self.exemplar_cells,) * 2,
                     )
                     * c.out_scale
                 )
@@ -182,11 +145,11 @@ class _SiamFCBase:
                 disp[g] = d.cpu().numpy()
                 idx[g] = s.cpu().numpy()
                 logits[g] = lg.cpu().numpy()
-        apply_update(self._centre, self._size, self._cell, disp, idx, c)
-        np.maximum(self._size, c.min_box_size, out=self._size)
+        apply_update(self._t.centre, self._t.size, self._t.cell, disp, idx, c)
+        np.maximum(self._t.size, c.min_box_size, out=self._t.size)
         self.last_logits = logits
-        half = self._size / 2
-        boxes = np.concatenate([self._centre - half, self._centre + half], axis=1)
+        half = self._t.size / 2
+        boxes = np.concatenate([self._t.centre - half, self._t.centre + half], axis=1)
         return boxes.astype(np.float32), _sigmoid(logits)
 
     # -- internals -----------------------------------------------------------------------------

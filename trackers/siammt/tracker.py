@@ -79,8 +79,8 @@ import cv2
 import numpy as np
 import torch
 
-from mot_pipeline.boxes import as_boxes, cxcywh_to_xyxy, iou_matrix
-from trackers.siammt.backbone import RECEPTIVE_FIELD, STRIDE, load_alexnet, output_size
+from mot_pipeline.boxes import cxcywh_to_xyxy, iou_matrix
+from trackers.siammt.backbone import RECEPTIVE_FIELD, STRIDE, output_size
 from trackers.siammt.crop import kappa, valid_input_size
 from trackers.siammt.response import (
     PeakFinder,
@@ -88,6 +88,7 @@ from trackers.siammt.response import (
     apply_update,
     exemplar_side,
 )
+from trackers.siammt.targets import Targets, load_backbone, validated
 from trackers.siammt.xcorr import pairwise_xcorr_bmm
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "FDSiamfc_30.pth"
@@ -170,11 +171,7 @@ class SiamMTEstimator:
             raise ValueError(f"unknown motion prior {c.motion!r}")
         self._kf = _ConstantVelocity(c) if c.motion == "kalman" else None
         self.device = torch.device(c.device)
-        self.net = load_alexnet(
-            c.weights or DEFAULT_WEIGHTS, activation=c.activation, device=self.device
-        )
-        if self.device.type == "cpu":
-            self.net = self.net.to(memory_format=torch.channels_last)
+        self.net = load_backbone(c.weights or DEFAULT_WEIGHTS, c.activation, self.device)
         self.response_size = c.search_cells - c.exemplar_cells + 1
         self.peaks = PeakFinder(c, self.response_size, self.device)
         self._scales = c.scale_factors()
@@ -184,16 +181,10 @@ class SiamMTEstimator:
     # -- protocol ------------------------------------------------------------------------------
     @property
     def ids(self) -> np.ndarray:
-        return self._ids.copy()
+        return self._t.ids.copy()
 
     def reset(self) -> None:
-        self._ids = np.zeros(0, np.int64)
-        self._centre = np.zeros((0, 2))
-        self._size = np.zeros((0, 2))
-        self._cell = np.zeros(0)
-        self._exemplars = torch.zeros(
-            (0, self.config.exemplar_cells**2, self.net.out_channels), device=self.device
-        )
+        self._t = Targets(self.config.exemplar_cells**2, self.net.out_channels, self.device)
         self._frame_scale: float | None = None
         self._cache: _FrameFeatures | None = None
         self.last_logits = np.zeros(0, np.float32)
@@ -203,14 +194,7 @@ class SiamMTEstimator:
             self._kf = _ConstantVelocity(self.config)
 
     def add(self, frame: np.ndarray, boxes: np.ndarray, ids: np.ndarray) -> None:
-        boxes = as_boxes(boxes)
-        ids = np.asarray(ids, np.int64).reshape(-1)
-        if len(ids) != len(boxes):
-            raise ValueError(f"{len(ids)} ids for {len(boxes)} boxes")
-        if len(np.unique(ids)) != len(ids):
-            raise ValueError("duplicate ids in one add")
-        if not np.isfinite(boxes).all():
-            raise ValueError("boxes must be finite")
+        boxes, ids = validated(boxes, ids)
         if len(ids) == 0:
             return
         self._check_frame(frame)
@@ -219,45 +203,28 @@ class SiamMTEstimator:
         cell = self._cell_size(size)
         with torch.inference_mode():
             exemplars = self._exemplar_features(frame, centre, cell)
-        known = np.isin(ids, self._ids)
-        if known.any():
-            rows = self._rows(ids[known])
-            self._centre[rows] = centre[known]
-            self._size[rows] = size[known]
-            self._cell[rows] = cell[known]
-            self._exemplars[torch.as_tensor(rows, device=self.device)] = exemplars[
-                torch.as_tensor(np.flatnonzero(known), device=self.device)
-            ]
+        known = self._t.put(ids, centre, size, cell, exemplars)
         new = ~known
-        if new.any():
-            self._ids = np.concatenate([self._ids, ids[new]])
-            self._centre = np.concatenate([self._centre, centre[new]])
-            self._size = np.concatenate([self._size, size[new]])
-            self._cell = np.concatenate([self._cell, cell[new]])
-            sel = torch.as_tensor(np.flatnonzero(new), device=self.device)
-            self._exemplars = torch.cat([self._exemplars, exemplars[sel]])
         if self._kf is not None:
             z = np.concatenate([centre, size], axis=1)
             if known.any():  # a detection corrects the filter
-                rows = self._rows(ids[known])
+                rows = self._t.rows(ids[known])
                 self._kf.update(rows, z[known], self._kf.detection_std(z[known]))
             if new.any():
                 self._kf.start(z[new])
 
     def remove(self, ids: np.ndarray) -> None:
-        keep = ~np.isin(self._ids, np.asarray(ids, np.int64).reshape(-1))
+        keep = ~np.isin(self._t.ids, np.asarray(ids, np.int64).reshape(-1))
         if keep.all():
             return
-        self._ids, self._centre = self._ids[keep], self._centre[keep]
-        self._size, self._cell = self._size[keep], self._cell[keep]
-        self._exemplars = self._exemplars[torch.as_tensor(np.flatnonzero(keep), device=self.device)]
+        self._t.keep(keep)
         if self._kf is not None:
             self._kf.keep(keep)
 
     def propagate(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self._check_frame(frame)
         self._cache = None  # a new frame: never reuse features across propagate calls
-        if len(self._ids) == 0:
+        if len(self._t.ids) == 0:
             self.last_logits = np.zeros(0, np.float32)
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         kf = self._kf
@@ -274,8 +241,8 @@ class SiamMTEstimator:
             self.last_accepted = np.ones(len(logits), bool)
             return self.boxes(), _sigmoid(logits)
         t0 = time.perf_counter()
-        z = np.concatenate([self._centre, self._size], axis=1)
-        r = kf.siammt_std(z, self._cell)
+        z = np.concatenate([self._t.centre, self._t.size], axis=1)
+        r = kf.siammt_std(z, self._t.cell)
         accepted = (logits >= self.config.min_logit) & (kf.distance(z, r) <= self.config.gate)
         accepted &= ~self._crowded(kf.mean[:, :4])
         if accepted.any():
@@ -291,8 +258,10 @@ class SiamMTEstimator:
     # -- extras --------------------------------------------------------------------------------
     def boxes(self) -> np.ndarray:
         """Current boxes (xyxy, frame px) in the order of `ids`, without tracking."""
-        half = self._size / 2
-        return np.concatenate([self._centre - half, self._centre + half], axis=1).astype(np.float32)
+        half = self._t.size / 2
+        return np.concatenate([self._t.centre - half, self._t.centre + half], axis=1).astype(
+            np.float32
+        )
 
     def _crowded(self, cxcywh: np.ndarray) -> np.ndarray:
         """Tracks whose predicted box overlaps another's by more than `occlusion_iou`."""
@@ -302,9 +271,9 @@ class SiamMTEstimator:
 
     def _set_state(self, cxcywh: np.ndarray) -> None:
         """Move the SiamMT state to boxes (cx, cy, w, h); the sample grid follows the size."""
-        self._centre = cxcywh[:, :2].astype(np.float64)
-        self._size = np.maximum(cxcywh[:, 2:].astype(np.float64), self.config.min_box_size)
-        self._cell = self._cell_size(self._size)
+        self._t.centre = cxcywh[:, :2].astype(np.float64)
+        self._t.size = np.maximum(cxcywh[:, 2:].astype(np.float64), self.config.min_box_size)
+        self._t.cell = self._cell_size(self._t.size)
 
     @property
     def frame_scale(self) -> float | None:
@@ -429,7 +398,7 @@ class SiamMTEstimator:
         if ff is not None and (ff.frame is not frame or ff.fingerprint != _fingerprint(frame)):
             ff = self._cache = None
         if ff is None:
-            all_cells = np.concatenate([self._cell, cell])
+            all_cells = np.concatenate([self._t.cell, cell])
             self._frame_scale = self._choose_scale(all_cells, frame.shape)
             resized, scale = self._resize(frame, self._frame_scale)
         else:
@@ -468,18 +437,18 @@ class SiamMTEstimator:
         c = self.config
         prof = c.profile
         t = _Timer(prof, self.device)
-        self._frame_scale = self._choose_scale(self._cell, frame.shape)
+        self._frame_scale = self._choose_scale(self._t.cell, frame.shape)
         resized, scale = self._resize(frame, self._frame_scale)
         sc = np.asarray(scale)
-        spacing = self._cell[:, None] * self._scales[None, :]  # (N, S)
+        spacing = self._t.cell[:, None] * self._scales[None, :]  # (N, S)
         half_span = (c.search_cells - 1) / 2 * spacing.max(axis=1)
-        lo = ((self._centre - half_span[:, None]) * sc).min(axis=0)
-        hi = ((self._centre + half_span[:, None]) * sc).max(axis=0)
+        lo = ((self._t.centre - half_span[:, None]) * sc).min(axis=0)
+        hi = ((self._t.centre + half_span[:, None]) * sc).max(axis=0)
         t.lap("resize")
         ff = self._features(frame, resized, scale, lo, hi)
         self._cache = ff
         t.lap("backbone")
-        rois = self._rois(ff, self._centre, spacing, c.search_cells)  # (N, S, 4)
+        rois = self._rois(ff, self._t.centre, spacing, c.search_cells)  # (N, S, 4)
         n, s = spacing.shape
         per_target = s * c.search_cells**2 * ff.features.shape[-1] * 4
         step = (
@@ -495,7 +464,7 @@ class SiamMTEstimator:
             t.lap("crop")
             maps.append(
                 pairwise_xcorr_bmm(
-                    x, self._exemplars[a:b], (c.search_cells,) * 2, (c.exemplar_cells,) * 2
+                    x, self._t.exemplars[a:b], (c.search_cells,) * 2, (c.exemplar_cells,) * 2
                 )
             )
             t.lap("xcorr")
@@ -508,16 +477,12 @@ class SiamMTEstimator:
         idx_np = scale_idx.cpu().numpy()
         logits_np = logits.cpu().numpy().astype(np.float32)
         t.lap("peak")
-        apply_update(self._centre, self._size, self._cell, disp_np, idx_np, c)
-        np.maximum(self._size, c.min_box_size, out=self._size)
+        apply_update(self._t.centre, self._t.size, self._t.cell, disp_np, idx_np, c)
+        np.maximum(self._t.size, c.min_box_size, out=self._t.size)
         t.lap("update")
         if prof:
             self.stage_ms = t.ms
         return logits_np, centre_logits
-
-    def _rows(self, ids: np.ndarray) -> np.ndarray:
-        order = {int(t): r for r, t in enumerate(self._ids)}
-        return np.array([order[int(t)] for t in ids], np.int64)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -1,0 +1,95 @@
+"""Per-target state shared by SiamMT and the SiamFC baselines.
+
+Both keep, in `ids` order, each target's centre, size, sample-grid cell (frame px per score-map
+cell) and cached exemplar features; `add` re-initialises known ids in place and appends new
+ones, `remove` keeps the rest. One class so the two trackers cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mot_pipeline.boxes import as_boxes
+from trackers.siammt.backbone import AlexNet, load_alexnet
+
+
+def load_backbone(weights: str | Path, activation: str, device: torch.device) -> AlexNet:
+    """The SiamFC AlexNet on `device`; channels-last on CPU, where its convs run faster."""
+    net = load_alexnet(weights, activation=activation, device=device)
+    return net.to(memory_format=torch.channels_last) if device.type == "cpu" else net
+
+
+def validated(boxes: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`add`'s arguments as (float32 boxes, int64 ids), or ValueError."""
+    boxes = as_boxes(boxes)
+    ids = np.asarray(ids, np.int64).reshape(-1)
+    if len(ids) != len(boxes):
+        raise ValueError(f"{len(ids)} ids for {len(boxes)} boxes")
+    if len(np.unique(ids)) != len(ids):
+        raise ValueError("duplicate ids in one add")
+    if not np.isfinite(boxes).all():
+        raise ValueError("boxes must be finite")
+    return boxes, ids
+
+
+class Targets:
+    """Live targets: `ids` (M,), `centre` (M, 2), `size` (M, 2), `cell` (M,) in frame px, and
+    `exemplars` (M, cells, C) on the estimator's device."""
+
+    def __init__(self, exemplar_cells: int, channels: int, device: torch.device) -> None:
+        self.device = device
+        self.ids = np.zeros(0, np.int64)
+        self.centre = np.zeros((0, 2))
+        self.size = np.zeros((0, 2))
+        self.cell = np.zeros(0)
+        self.exemplars = torch.zeros((0, exemplar_cells, channels), device=device)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """Row of each of `ids` (all must be live)."""
+        order = {int(t): r for r, t in enumerate(self.ids)}
+        return np.array([order[int(t)] for t in ids], np.int64)
+
+    def put(
+        self,
+        ids: np.ndarray,
+        centre: np.ndarray,
+        size: np.ndarray,
+        cell: np.ndarray,
+        exemplars: torch.Tensor,
+    ) -> np.ndarray:
+        """Re-initialise the live ones of `ids` in place, append the others; returns the mask
+        of `ids` that were live."""
+        known = np.isin(ids, self.ids)
+        if known.any():
+            rows = self.rows(ids[known])
+            self.centre[rows], self.size[rows], self.cell[rows] = (
+                centre[known],
+                size[known],
+                cell[known],
+            )
+            self.exemplars[self._index(rows)] = exemplars[self._index(np.flatnonzero(known))]
+        new = ~known
+        if new.any():
+            self.ids = np.concatenate([self.ids, ids[new]])
+            self.centre = np.concatenate([self.centre, centre[new]])
+            self.size = np.concatenate([self.size, size[new]])
+            self.cell = np.concatenate([self.cell, cell[new]])
+            self.exemplars = torch.cat(
+                [self.exemplars, exemplars[self._index(np.flatnonzero(new))]]
+            )
+        return known
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Keep the rows where `mask` is True."""
+        self.ids, self.centre = self.ids[mask], self.centre[mask]
+        self.size, self.cell = self.size[mask], self.cell[mask]
+        self.exemplars = self.exemplars[self._index(np.flatnonzero(mask))]
+
+    def _index(self, rows: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(rows, device=self.device)
