@@ -55,6 +55,23 @@ def _common(p: argparse.ArgumentParser, default_output: str) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
 
 
+def _sequences_and_methods(p: argparse.ArgumentParser, methods: Sequence[str]) -> None:
+    """The sequences to score and the motion estimators to compare (accuracy, mvot)."""
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="MOTChallenge sequences or split dirs with gt/gt.txt",
+    )
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=list(methods),
+        metavar="M",
+        help=f"motion estimators (default {' '.join(methods)})",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     from mot_pipeline.bench import accuracy, mvot, speed
 
@@ -123,19 +140,7 @@ def parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("accuracy", help="MOTA/IDF1/HOTA and fps per estimator x detect-every")
     _common(a, "runs/bench")
-    a.add_argument(
-        "paths",
-        nargs="+",
-        metavar="PATH",
-        help="MOTChallenge sequences or split dirs with gt/gt.txt",
-    )
-    a.add_argument(
-        "--methods",
-        nargs="+",
-        default=list(accuracy.DEFAULT_METHODS),
-        metavar="M",
-        help=f"motion estimators (default {' '.join(accuracy.DEFAULT_METHODS)})",
-    )
+    _sequences_and_methods(a, accuracy.DEFAULT_METHODS)
     a.add_argument(
         "--detect-every",
         "-k",
@@ -158,19 +163,7 @@ def parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("mvot", help="VOT accuracy/robustness from gt starts (paper Sec. 4.2)")
     _common(m, "runs/bench")
-    m.add_argument(
-        "paths",
-        nargs="+",
-        metavar="PATH",
-        help="MOTChallenge sequences or split dirs with gt/gt.txt",
-    )
-    m.add_argument(
-        "--methods",
-        nargs="+",
-        default=list(mvot.DEFAULT_METHODS),
-        metavar="M",
-        help=f"motion estimators (default {' '.join(mvot.DEFAULT_METHODS)})",
-    )
+    _sequences_and_methods(m, mvot.DEFAULT_METHODS)
     m.add_argument(
         "--realtime-fps",
         nargs="*",
