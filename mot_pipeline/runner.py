@@ -17,7 +17,7 @@ from detectors import Detector
 from mot_pipeline import motchallenge
 from mot_pipeline.config import RunConfig, tracker_config
 from mot_pipeline.errors import InputError
-from mot_pipeline.pipeline import Pipeline
+from mot_pipeline.pipeline import Pipeline, Timing
 from mot_pipeline.sources import Sequence as FrameSource
 from mot_pipeline.sources import open_sources
 from trackers import MotionEstimator, create
@@ -29,19 +29,22 @@ SUBMISSION_FILE = "submission.zip"
 
 @dataclass
 class SequenceRun:
-    """One processed sequence: its result files and timings (seconds)."""
+    """One processed sequence: its result files, the pipeline's timing, and the wall time
+    (seconds) including decoding and writing."""
 
     name: str
     result_paths: list[Path]
-    frames: int
-    detect_s: float
-    track_s: float
+    timing: Timing
     wall_s: float
     gt_path: Path | None
 
     @property
+    def frames(self) -> int:
+        return self.timing.frames
+
+    @property
     def fps(self) -> float:
-        return _rate(self.frames, self.detect_s + self.track_s)
+        return self.timing.fps
 
     @property
     def fps_e2e(self) -> float:
@@ -188,35 +191,33 @@ def _run_one(
             if video is not None:
                 video.write(frame, result.tracks, index)
     wall = time.perf_counter() - start
-    t = pipeline.timing
     name = aliases[0] if len(aliases) == 1 else source.name
-    return SequenceRun(name, paths, t.frames, t.detect_s, t.track_s, wall, source.gt_path)
+    return SequenceRun(name, paths, pipeline.timing, wall, source.gt_path)
 
 
 def _evaluate(report: RunReport, output: Path, overwrite: bool, required: bool, log) -> None:
     from mot_pipeline import evaluation
 
-    pairs, timing = [], {}
-    for r in report.runs:
-        if r.gt_path is None:
-            continue
+    scored = [r for r in report.runs if r.gt_path is not None]
+    pairs, run_of = [], {}
+    for r in scored:
         gt = motchallenge.read_mot_file(r.gt_path, "gt")
         for p in r.result_paths:
             # Only the length matters to scoring: frames without any row count too.
             info = motchallenge.SequenceInfo(p.stem, 1.0, r.frames, 0, 0)
             pairs.append((p.stem, gt, motchallenge.read_mot_file(p, "result"), info))
-            timing[p.stem] = r
+            run_of[p.stem] = r
     if not pairs:
         if required:
             raise InputError("no ground truth (gt/gt.txt) to evaluate against", output)
         return
     metrics = evaluation.evaluate(pairs)
     for name, m in metrics["sequences"].items():
-        m["fps"], m["fps_e2e"] = timing[name].fps, timing[name].fps_e2e
-    runs = {id(r): r for r in timing.values()}.values()
-    frames = sum(r.frames for r in runs)
-    metrics["overall"]["fps"] = _rate(frames, sum(r.detect_s + r.track_s for r in runs))
-    metrics["overall"]["fps_e2e"] = _rate(frames, sum(r.wall_s for r in runs))
+        m["fps"], m["fps_e2e"] = run_of[name].fps, run_of[name].fps_e2e
+    frames = sum(r.frames for r in scored)
+    busy_s = sum(r.timing.detect_s + r.timing.track_s for r in scored)
+    metrics["overall"]["fps"] = _rate(frames, busy_s)
+    metrics["overall"]["fps_e2e"] = _rate(frames, sum(r.wall_s for r in scored))
     report.metrics = metrics
     # Existing metrics were refused up front unless --overwrite.
     report.metrics_path = evaluation.write_metrics_json(metrics, output / METRICS_FILE)
