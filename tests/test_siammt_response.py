@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from trackers.siammt.response import (
     PeakFinder,
     SiamParams,
+    _bilinear_blocks,
     apply_update,
     exemplar_side,
     hann_window,
@@ -48,6 +49,35 @@ def test_fast_peak_search_equals_siamfc_recipe(mode, n):
     np.testing.assert_array_equal(idx.numpy(), ridx.numpy())
     np.testing.assert_array_equal(disp.numpy(), rdisp.numpy())
     np.testing.assert_allclose(logit.numpy(), rlogit.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("top_blocks", [1, 2, 9, 400])
+def test_block_pruned_peak_search_is_exact_whatever_the_number_of_blocks(top_blocks):
+    # Few blocks force the full-map fallback for many targets; all must equal the recipe.
+    gen = torch.Generator().manual_seed(top_blocks)
+    maps = F.avg_pool2d(torch.randn(40, 3, 21, 21, generator=gen), 5, 1) * 8
+    params = SiamParams()
+    disp, idx, logit = PeakFinder(params, 17, top_blocks=top_blocks).locate(maps)
+    rdisp, ridx, rlogit = locate_reference(maps, params)
+    np.testing.assert_array_equal(idx.numpy(), ridx.numpy())
+    np.testing.assert_array_equal(disp.numpy(), rdisp.numpy())
+    np.testing.assert_allclose(logit.numpy(), rlogit.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_bilinear_blocks_partition_the_rows_and_bound_the_upsampled_map():
+    rows, lo, hi = _bilinear_blocks(17, 16)
+    assert rows.shape == (18, 16)
+    assert sorted(set(rows.flatten().tolist())) == list(range(272))
+    u = upsample_matrix(17, 16, "bilinear")
+    v = near_node_matrix(u, 16)
+    x = torch.randn(17, 17, generator=torch.Generator().manual_seed(3))
+    full, coarse = u @ x @ u.T, v @ x @ v.T
+    for b in range(18):
+        for c in range(18):
+            block = full[rows[b]][:, rows[c]]
+            corners = coarse[[int(lo[b]), int(hi[b])]][:, [int(lo[c]), int(hi[c])]]
+            assert float(block.max()) <= float(corners.max()) + 1e-6
+            assert float(block.min()) >= float(corners.min()) - 1e-6
 
 
 def test_hand_case_single_peak_and_scale_penalty():
