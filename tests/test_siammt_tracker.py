@@ -156,6 +156,23 @@ def test_partial_feature_extraction_equals_full_frame(seq):
     assert part._cache.size[0] * part._cache.size[1] < full._cache.size[0] * full._cache.size[1]
 
 
+def test_sampled_xcorr_layout_tracks_as_crop_then_correlate(seq):
+    """The default layout (correlate, then sample the products) and the paper's order (κ̃, then
+    Φ̃) give the same boxes and scores on real frames, up to float rounding."""
+    frames, boxes = seq
+    ids, box = boxes[0]
+    ests = [
+        SiamMTEstimator(SiamMTConfig(motion="none", xcorr_layout=layout))
+        for layout in ("sampled", "crop")
+    ]
+    for est in ests:
+        est.add(frames[0], box, ids)
+    for f in range(1, 6):
+        (a, sa), (b, sb) = (est.propagate(frames[f]) for est in ests)
+        np.testing.assert_allclose(a, b, atol=1e-3)
+        np.testing.assert_allclose(sa, sb, atol=1e-5)
+
+
 def test_agrees_with_siamfc_from_the_same_boxes(seq):
     """SiamMT-W is SiamFC with feature crops: started from the same gt boxes, they stay close
     (same weights, hyper-parameters and upsampling)."""

@@ -9,6 +9,7 @@ from trackers.siammt.xcorr import (
     pairwise_xcorr_depthwise,
     pairwise_xcorr_grouped,
     pairwise_xcorr_reference,
+    sampled_xcorr,
 )
 
 
@@ -64,3 +65,27 @@ def test_bmm_is_independent_of_batch_composition():
         [pairwise_xcorr_bmm(s[k : k + 1], e[k : k + 1], (22, 22), (6, 6)) for k in range(6)]
     )
     np.testing.assert_allclose(together.numpy(), alone.numpy(), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("n", [1, 37])
+def test_sampled_xcorr_equals_crop_then_correlate(n):
+    """Correlating the map first and sampling the products (one window per target, shared by
+    its scales) gives κ̃ followed by Φ̃, including samples clamped at the map borders."""
+    from trackers.siammt.crop import kappa, roi_grid
+
+    gen = torch.Generator().manual_seed(n)
+    h, w, c = 40, 52, 24
+    feats = torch.randn(h, w, c, generator=gen)
+    size = (8 * (h - 1) + 87, 8 * (w - 1) + 87)  # input px that give this map
+    centre = torch.rand(n, 2, generator=gen) * torch.tensor([size[1], size[0]])
+    cell = (0.6 + torch.rand(n, generator=gen)) * 8  # px per sample, some targets near edges
+    scales = torch.tensor([1 / 1.0375, 1.0, 1.0375])
+    half = (cell[:, None] * scales * 11)[..., None]
+    rois = torch.cat([centre[:, None] - half, centre[:, None] + half], dim=-1)  # (n, 3, 4)
+    exemplar = torch.randn(n, 36, c, generator=gen)
+    search = kappa(feats, rois.reshape(-1, 4), 22, size).reshape(n, 3, 484, c)
+    ref = pairwise_xcorr_bmm(search, exemplar, (22, 22), (6, 6))
+    gx, gy = roi_grid(rois.reshape(-1, 4), 22, size)
+    out = sampled_xcorr(feats, gx.reshape(n, 3, 22), gy.reshape(n, 3, 22), exemplar, (6, 6))
+    scale = ref.abs().max()
+    np.testing.assert_allclose((out / scale).numpy(), (ref / scale).numpy(), atol=1e-5)

@@ -42,8 +42,8 @@ sub-cell steps, but end to end (below) the two are within noise of each other.
 Motion prior (not in the paper; `motion="kalman"`, default). SiamMT alone drifts: on the four
 shared sequences, detector every 5 frames (YOLO11n), it beat the Kalman estimator on MOTA but
 lost IDF1 on TUD-Stadtmitte (57.6 vs 78.2): when people cross, the front one's appearance wins
-and drags the other track. So SiamMT's boxes are measurements of a constant-velocity Kalman
-filter (`_ConstantVelocity`, ByteTrack's noise for detections and the process) whose
+and drags the other track. So SiamMT's boxes are measurements of the constant-velocity Kalman
+filter the `kalman` estimator uses (`trackers.kalman_filter`, same state and noise), whose
 prediction also centres the search areas: a measurement counts with a centre noise of
 `siammt_noise` score-map cells (1.0, above SiamMT's measured one-frame error of 0.3-0.5 cells
 because its errors persist from frame to frame), is dropped when its peak logit is below
@@ -51,14 +51,19 @@ because its errors persist from frame to frame), is dropped when its peak logit 
 another's (IoU > `occlusion_iou`) are carried by the prediction alone. Measured (MOTA / IDF1,
 k = 5, same detector): TUD-Campus 52.9 / 61.6 (Kalman 25.1 / 58.5), TUD-Stadtmitte 73.4 / 80.8
 (69.9 / 78.2), KITTI-17 58.7 / 72.2 (43.8 / 62.3), PETS09-S2L1 69.8 / 70.3 (47.1 / 51.6).
+The filter runs on (cx, cy, w, h) here (`motion_state`), unlike the `kalman` estimator's
+(cx, cy, a, h): with SiamMT's measurements, four sequences, MOTA / IDF1 at k = 1 / 5 / 10,
+cxcywh 74.6 / 74.8, 68.4 / 71.7, 55.5 / 63.4; cxcyah 74.8 / 72.1, 66.9 / 67.5, 54.7 / 58.8.
 
-Speed (CPU, 2 threads, 0.3x width, 640 x 480, N = 100 targets 30-60 px wide, frame resized to
-0.79, region 687 x 559 with the padding): backbone 35 ms, κ̃ 15 ms, Φ̃ 10 ms, upsampling + peak
-10 ms, box update 0.1 ms, motion prior 0.9 ms; 7 targets on TUD-Stadtmitte: 19 ms a frame.
-κ̃ and Φ̃ run a few targets at a time (`chunk_bytes`) so the search features of a chunk are
-still in cache when the matmul reads them: ~6x faster than one batch over all targets (44 MB of
-search features). This is cache blocking, not a loop over objects; on CUDA the whole batch is
-one chunk.
+Speed (CPU, 2 threads, 0.3x width, 640 x 480, N = 100 targets 30-120 px tall, frame resized to
+1.135, full frame): backbone ~55 ms, κ̃ + Φ̃ ~17 ms, upsampling + peak ~4 ms, box update 0.1 ms,
+motion prior 0.9 ms (`mot-bench speed`). κ̃ and Φ̃ run a few targets at a time (`chunk_bytes`),
+sorted by size, so a chunk's data stay in cache (cache blocking, not a loop over objects; on
+CUDA the whole batch is one chunk). Per chunk, `xcorr_layout="auto"` picks the order of the two
+linear steps: the paper's (crop 3 x 22 x 22 samples, then correlate) or correlating the map
+window the target's samples touch first and sampling the products (`xcorr.sampled_xcorr`: the
+3 scales share one correlation), whichever needs fewer multiply-adds; targets near the trained
+scale take the second, ~1.6x faster at N = 100 (27 -> 17 ms, same run).
 
 Scores: `propagate` returns sigmoid(logit) in [0, 1], the net's probability that the target is
 at the box returned (the SiamFC head was trained with a logistic loss on these logits): the
@@ -79,9 +84,10 @@ import cv2
 import numpy as np
 import torch
 
-from mot_pipeline.boxes import cxcywh_to_xyxy, iou_matrix
+from mot_pipeline.boxes import iou_matrix
+from trackers.kalman_filter import BoxKalmanFilter, FilterNoise
 from trackers.siammt.backbone import RECEPTIVE_FIELD, STRIDE, output_size
-from trackers.siammt.crop import kappa, valid_input_size
+from trackers.siammt.crop import kappa, roi_grid, valid_input_size
 from trackers.siammt.response import (
     PeakFinder,
     SiamParams,
@@ -89,7 +95,7 @@ from trackers.siammt.response import (
     exemplar_side,
 )
 from trackers.siammt.targets import Targets, load_backbone, validated
-from trackers.siammt.xcorr import pairwise_xcorr_bmm
+from trackers.siammt.xcorr import pairwise_xcorr_bmm, sampled_xcorr
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "FDSiamfc_30.pth"
 # Smallest multiple of S that is >= K: a feature cell whose receptive field starts this far
@@ -122,8 +128,10 @@ class SiamMTConfig(SiamParams):
     # paper's tracker alone).
     motion: str = "kalman"
     motion_search: bool = True  # centre the search areas on the Kalman prediction
-    # Noise (std) per frame as fractions of the box height (ByteTrack's values), except
+    # The filter (`trackers.kalman_filter`): state convention and noise (std) per frame as
+    # fractions of the box height (ByteTrack's values, those of the `kalman` estimator), except
     # SiamMT's centre noise, in score-map cells.
+    motion_state: str = "cxcywh"  # measured better than cxcyah with SiamMT (docstring)
     process_position: float = 1.0 / 20
     process_velocity: float = 1.0 / 160
     detection_noise: float = 1.0 / 20
@@ -134,6 +142,10 @@ class SiamMTConfig(SiamParams):
     # when people cross, the front one's appearance wins and would drag both tracks.
     occlusion_iou: float = 0.3
     gate: float = 13.28  # chi-square (4 dof, 1 %): farther SiamMT boxes are implausible
+    # "sampled": Φ̃ on the map, then κ̃ of the products (`xcorr.sampled_xcorr`); "crop": κ̃
+    # then Φ̃, the paper's order; "auto": per chunk, whichever does fewer multiply-adds (see
+    # "Speed" above). The same scores to float rounding.
+    xcorr_layout: str = "auto"
     chunk_bytes: int = 2 << 20  # CPU cache blocking of κ̃ + Φ̃ (0: one chunk)
     profile: bool = False  # record per-stage times (ms) of the last propagate in `stage_ms`
 
@@ -167,9 +179,14 @@ class SiamMTEstimator:
             raise ValueError(f"unknown field_of_view {c.field_of_view!r}")
         if c.frame_scale is not None and c.frame_scale <= 0:
             raise ValueError("frame_scale must be positive")
+        if c.xcorr_layout not in ("auto", "sampled", "crop"):
+            raise ValueError(f"unknown xcorr_layout {c.xcorr_layout!r}")
         if c.motion not in ("kalman", "none"):
             raise ValueError(f"unknown motion prior {c.motion!r}")
-        self._kf = _ConstantVelocity(c) if c.motion == "kalman" else None
+        self._noise = FilterNoise(
+            state=c.motion_state, position=c.process_position, velocity=c.process_velocity
+        )
+        self._kf = BoxKalmanFilter(self._noise) if c.motion == "kalman" else None
         self.device = torch.device(c.device)
         self.net = load_backbone(c.weights or DEFAULT_WEIGHTS, c.activation, self.device)
         self.response_size = c.search_cells - c.exemplar_cells + 1
@@ -191,7 +208,7 @@ class SiamMTEstimator:
         self.last_accepted = np.zeros(0, bool)
         self.last_scale_peaks = np.zeros((0, self.config.scale_num), np.float32)
         if self._kf is not None:
-            self._kf = _ConstantVelocity(self.config)
+            self._kf = BoxKalmanFilter(self._noise)
 
     def add(self, frame: np.ndarray, boxes: np.ndarray, ids: np.ndarray) -> None:
         boxes, ids = validated(boxes, ids)
@@ -199,19 +216,22 @@ class SiamMTEstimator:
             return
         self._check_frame(frame)
         centre = ((boxes[:, :2] + boxes[:, 2:]) / 2).astype(np.float64)
-        size = np.maximum(boxes[:, 2:] - boxes[:, :2], self.config.min_box_size).astype(np.float64)
+        c = self.config
+        size = np.maximum(boxes[:, 2:] - boxes[:, :2], c.min_box_size).astype(np.float64)
         cell = self._cell_size(size)
         with torch.inference_mode():
             exemplars = self._exemplar_features(frame, centre, cell)
         known = self._t.put(ids, centre, size, cell, exemplars)
         new = ~known
-        if self._kf is not None:
-            z = np.concatenate([centre, size], axis=1)
+        kf = self._kf
+        if kf is not None:
+            z = kf.measure(boxes)
             if known.any():  # a detection corrects the filter
                 rows = self._t.rows(ids[known])
-                self._kf.update(rows, z[known], self._kf.detection_std(z[known]))
+                noise = kf.std(z[known, 3], c.detection_noise, kf.noise.aspect_measurement)
+                kf.update(rows, z[known], noise)
             if new.any():
-                self._kf.start(z[new])
+                kf.initiate(z[new])
 
     def remove(self, ids: np.ndarray) -> None:
         keep = ~np.isin(self._t.ids, np.asarray(ids, np.int64).reshape(-1))
@@ -232,7 +252,7 @@ class SiamMTEstimator:
         if kf is not None:
             kf.predict()
             if self.config.motion_search:
-                self._set_state(kf.mean[:, :4])
+                self._set_state(kf.boxes())
         t_predict = time.perf_counter() - t_predict
         with torch.inference_mode():
             logits, centre_logits = self._track(frame)
@@ -241,13 +261,14 @@ class SiamMTEstimator:
             self.last_accepted = np.ones(len(logits), bool)
             return self.boxes(), _sigmoid(logits)
         t0 = time.perf_counter()
-        z = np.concatenate([self._t.centre, self._t.size], axis=1)
-        r = kf.siammt_std(z, self._t.cell)
-        accepted = (logits >= self.config.min_logit) & (kf.distance(z, r) <= self.config.gate)
-        accepted &= ~self._crowded(kf.mean[:, :4])
+        rows = np.arange(len(logits))
+        z = kf.measure(self.boxes())
+        r = self._siammt_std(z)
+        accepted = (logits >= self.config.min_logit) & (kf.distance(rows, z, r) <= self.config.gate)
+        accepted &= ~self._crowded(kf.boxes())
         if accepted.any():
-            kf.update(np.flatnonzero(accepted), z[accepted], r[accepted])
-        self._set_state(kf.mean[:, :4])
+            kf.update(rows[accepted], z[accepted], r[accepted])
+        self._set_state(kf.boxes())
         self.last_accepted = accepted
         if self.config.profile:
             self.stage_ms["motion"] = (time.perf_counter() - t0 + t_predict) * 1e3
@@ -263,16 +284,26 @@ class SiamMTEstimator:
             np.float32
         )
 
-    def _crowded(self, cxcywh: np.ndarray) -> np.ndarray:
+    def _siammt_std(self, z: np.ndarray) -> np.ndarray:
+        """Noise of SiamMT's boxes z (filter convention): the centre in score-map cells, the
+        shape as a fraction of the height; SiamMT keeps the aspect ratio, so an aspect term
+        gets the detections' noise."""
+        c, kf = self.config, self._kf
+        std = kf.std(z[:, 3], c.siammt_size_noise, kf.noise.aspect_measurement)
+        std[:, :2] = c.siammt_noise * self._t.cell[:, None]
+        return std
+
+    def _crowded(self, boxes: np.ndarray) -> np.ndarray:
         """Tracks whose predicted box overlaps another's by more than `occlusion_iou`."""
-        iou = iou_matrix(cxcywh_to_xyxy(cxcywh), cxcywh_to_xyxy(cxcywh))
+        iou = iou_matrix(boxes, boxes)
         np.fill_diagonal(iou, 0.0)
         return (iou > self.config.occlusion_iou).any(axis=1)
 
-    def _set_state(self, cxcywh: np.ndarray) -> None:
-        """Move the SiamMT state to boxes (cx, cy, w, h); the sample grid follows the size."""
-        self._t.centre = cxcywh[:, :2].astype(np.float64)
-        self._t.size = np.maximum(cxcywh[:, 2:].astype(np.float64), self.config.min_box_size)
+    def _set_state(self, boxes: np.ndarray) -> None:
+        """Move the SiamMT state to xyxy boxes; the sample grid follows the size."""
+        boxes = boxes.astype(np.float64)
+        self._t.centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+        self._t.size = np.maximum(boxes[:, 2:] - boxes[:, :2], self.config.min_box_size)
         self._t.cell = self._cell_size(self._t.size)
 
     @property
@@ -448,27 +479,8 @@ class SiamMTEstimator:
         ff = self._features(frame, resized, scale, lo, hi)
         self._cache = ff
         t.lap("backbone")
-        rois = self._rois(ff, self._t.centre, spacing, c.search_cells)  # (N, S, 4)
-        n, s = spacing.shape
-        per_target = s * c.search_cells**2 * ff.features.shape[-1] * 4
-        step = (
-            n
-            if (c.chunk_bytes <= 0 or self.device.type != "cpu")
-            else max(1, c.chunk_bytes // per_target)
-        )
-        maps = []
-        for a in range(0, n, step):
-            b = min(n, a + step)
-            x = kappa(ff.features, rois[a:b].reshape(-1, 4), c.search_cells, ff.size[::-1])
-            x = x.reshape(b - a, s, c.search_cells**2, -1)
-            t.lap("crop")
-            maps.append(
-                pairwise_xcorr_bmm(
-                    x, self._t.exemplars[a:b], (c.search_cells,) * 2, (c.exemplar_cells,) * 2
-                )
-            )
-            t.lap("xcorr")
-        scores = torch.cat(maps) * c.out_scale  # (N, S, R, R) logits
+        scores = self._scores(ff, spacing, t) * c.out_scale  # (N, S, R, R) logits
+        s = spacing.shape[1]
         mid = self.response_size // 2
         centre_logits = scores[:, s // 2, mid, mid].cpu().numpy().astype(np.float32)
         disp, scale_idx, logits = self.peaks.locate(scores)
@@ -483,6 +495,45 @@ class SiamMTEstimator:
         if prof:
             self.stage_ms = t.ms
         return logits_np, centre_logits
+
+
+    def _scores(self, ff: _FrameFeatures, spacing: np.ndarray, t: _Timer) -> torch.Tensor:
+        """κ̃ + Φ̃ of every target's search areas (sample `spacing` (N, S) frame px), in
+        chunks of targets of similar size (cache blocking; one chunk on CUDA)."""
+        c = self.config
+        n, s = spacing.shape
+        ns, ex_hw = c.search_cells, (c.exemplar_cells,) * 2
+        per_target = s * ns**2 * ff.features.shape[-1] * 4
+        step = (
+            n
+            if (c.chunk_bytes <= 0 or self.device.type != "cpu")
+            else max(1, c.chunk_bytes // per_target)
+        )
+        order = np.argsort(spacing[:, -1], kind="stable")  # similar windows share a chunk
+        rois = self._rois(ff, self._t.centre[order], spacing[order], ns)  # (N, S, 4)
+        # Side of the window of feature cells a target's samples touch (+2: bilinear, rounding).
+        window = spacing[order].max(axis=1) * max(ff.scale) * ns / STRIDE + 2
+        index = torch.as_tensor(order, device=self.device)
+        maps = []
+        for a in range(0, n, step):
+            b = min(n, a + step)
+            chunk = rois[a:b].reshape(-1, 4)
+            ex = self._t.exemplars[index[a:b]]
+            layout = c.xcorr_layout
+            if layout == "auto":  # G = F Z^T costs no more than correlating the crops
+                layout = "sampled" if window[a:b].max() ** 2 <= s * ns**2 else "crop"
+            if layout == "sampled":
+                gx, gy = roi_grid(chunk, ns, ff.size[::-1])
+                gx, gy = gx.reshape(b - a, s, ns), gy.reshape(b - a, s, ns)
+                maps.append(sampled_xcorr(ff.features, gx, gy, ex, ex_hw, timer=t))
+                continue
+            x = kappa(ff.features, chunk, ns, ff.size[::-1]).reshape(b - a, s, ns**2, -1)
+            t.lap("crop")
+            maps.append(pairwise_xcorr_bmm(x, ex, (ns, ns), ex_hw))
+            t.lap("xcorr")
+        out = torch.empty((n, *maps[0].shape[1:]), device=self.device, dtype=maps[0].dtype)
+        out[index] = torch.cat(maps)
+        return out
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -506,74 +557,3 @@ class _Timer:
         now = time.perf_counter()
         self.ms[stage] = self.ms.get(stage, 0.0) + (now - self._t) * 1e3
         self._t = now
-
-
-class _ConstantVelocity:
-    """Constant-velocity Kalman filter on (cx, cy, w, h), batched over tracks, that takes two
-    kinds of measurements: detections (noise a fraction of the box height, as ByteTrack's) and
-    SiamMT boxes (centre noise in score-map cells, SiamMT's own resolution).
-
-    Own filter rather than `trackers.kalman`: fusing needs a per-measurement noise and the
-    Mahalanobis distance of a measurement, which the estimator protocol does not expose.
-    """
-
-    _N = 4
-
-    def __init__(self, config: SiamMTConfig) -> None:
-        self.c = config
-        self.mean = np.zeros((0, 2 * self._N))
-        self.cov = np.zeros((0, 2 * self._N, 2 * self._N))
-        self._f = np.eye(2 * self._N)
-        self._f[: self._N, self._N :] = np.eye(self._N)
-
-    def _std(self, h: np.ndarray, weight: float) -> np.ndarray:
-        return np.repeat((weight * h)[:, None], self._N, axis=1)
-
-    def start(self, z: np.ndarray) -> None:
-        h = z[:, 3]
-        std = np.concatenate(
-            [2 * self._std(h, self.c.detection_noise), 10 * self._std(h, self.c.process_velocity)],
-            axis=1,
-        )
-        self.mean = np.concatenate([self.mean, np.concatenate([z, np.zeros_like(z)], axis=1)])
-        self.cov = np.concatenate([self.cov, _diag(std**2)])
-
-    def keep(self, mask: np.ndarray) -> None:
-        self.mean, self.cov = self.mean[mask], self.cov[mask]
-
-    def predict(self) -> None:
-        h = self.mean[:, 3]
-        q = np.concatenate(
-            [self._std(h, self.c.process_position), self._std(h, self.c.process_velocity)], axis=1
-        )
-        self.mean = self.mean @ self._f.T
-        self.cov = self._f @ self.cov @ self._f.T + _diag(q**2)
-        self.mean[:, 2:4] = np.maximum(self.mean[:, 2:4], self.c.min_box_size)
-
-    def detection_std(self, z: np.ndarray) -> np.ndarray:
-        return self._std(z[:, 3], self.c.detection_noise)
-
-    def siammt_std(self, z: np.ndarray, cell: np.ndarray) -> np.ndarray:
-        pos = np.repeat((self.c.siammt_noise * cell)[:, None], 2, axis=1)
-        size = np.repeat((self.c.siammt_size_noise * z[:, 3])[:, None], 2, axis=1)
-        return np.concatenate([pos, size], axis=1)
-
-    def distance(self, z: np.ndarray, std: np.ndarray) -> np.ndarray:
-        """Squared Mahalanobis distance of measurements z (one per track) from the prediction."""
-        s = self.cov[:, : self._N, : self._N] + _diag(std**2)
-        d = z - self.mean[:, : self._N]
-        return np.einsum("ni,ni->n", d, np.linalg.solve(s, d[..., None])[..., 0])
-
-    def update(self, rows: np.ndarray, z: np.ndarray, std: np.ndarray) -> None:
-        mean, cov = self.mean[rows], self.cov[rows]
-        s = cov[:, : self._N, : self._N] + _diag(std**2)
-        gain = np.linalg.solve(s, cov[:, : self._N, :]).transpose(0, 2, 1)  # P H^T S^-1
-        self.mean[rows] = mean + np.einsum("nij,nj->ni", gain, z - mean[:, : self._N])
-        self.cov[rows] = cov - gain @ s @ gain.transpose(0, 2, 1)
-
-
-def _diag(values: np.ndarray) -> np.ndarray:
-    out = np.zeros((*values.shape, values.shape[-1]))
-    idx = np.arange(values.shape[-1])
-    out[:, idx, idx] = values
-    return out
