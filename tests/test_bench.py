@@ -217,6 +217,14 @@ def test_speed_siammt_smoke(tmp_path, capsys):
     assert code == 0, err
     report = load(out / speed.SPEED_FILE)
     assert report["settings"]["partial"] is False
+    # One resize factor for every N: what the automatic policy picks for all 3 targets.
+    scale = report["settings"]["frame_scale"]["siammt"]["vga"]
+    from trackers.siammt import SiamMTEstimator
+
+    est = SiamMTEstimator()
+    frame = speed.load_frames(SAMPLE, 640, 480, 1)[0]
+    assert speed.automatic_frame_scale(est, frame, speed.synthetic_boxes(3, 640, 480)) == scale
+    assert speed.with_frame_scale(est, scale).config.frame_scale == scale
     for r in report["rows"]:
         assert r["fps"] > 0
         if r["ms_per_stage"] is not None:  # stage names mapped onto the paper's
