@@ -331,3 +331,21 @@ def test_cuda_matches_cpu(seq):
         est.add(frames[0], box, ids)
         results.append([est.propagate(frames[f])[0] for f in range(1, 4)])
     np.testing.assert_allclose(results[0], results[1], atol=0.1)
+
+
+def test_bfloat16_backbone_tracks_like_float32(seq):
+    """The opt-in bf16 backbone (heads in float32) follows the same people: boxes within a
+    few px of the float32 run over 5 frames; an unknown dtype is refused."""
+    frames, boxes = seq
+    ids, box = boxes[0]
+    ests = [
+        SiamMTEstimator(SiamMTConfig(motion="none", backbone_dtype=d))
+        for d in ("float32", "bfloat16")
+    ]
+    for est in ests:
+        est.add(frames[0], box, ids)
+    for f in range(1, 6):
+        (a, _), (b, _) = (est.propagate(frames[f]) for est in ests)
+    assert np.diag(iou_matrix(a, b)).min() > 0.8
+    with pytest.raises(ValueError, match="backbone_dtype"):
+        SiamMTEstimator(SiamMTConfig(backbone_dtype="float16"))
