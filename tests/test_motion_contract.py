@@ -57,3 +57,12 @@ def test_reset_forgets_everything(estimator):
 def test_mismatched_lengths_rejected(estimator):
     with pytest.raises(ValueError):
         estimator.add(FRAME, BOXES, np.array([1, 2]))
+
+
+def test_duplicate_ids_and_non_finite_boxes_rejected(estimator):
+    with pytest.raises(ValueError, match="duplicate"):
+        estimator.add(FRAME, BOXES[:2], np.array([4, 4]))
+    bad = BOXES.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        estimator.add(FRAME, bad, np.arange(len(bad)))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mot_pipeline.boxes import as_boxes
+from trackers.track_ids import rows_of, validated
 
 
 @dataclass(frozen=True)
@@ -36,21 +36,11 @@ class HoldEstimator:
         self._boxes = np.zeros((0, 4), np.float32)
 
     def add(self, frame: np.ndarray, boxes: np.ndarray, ids: np.ndarray) -> None:
-        boxes = as_boxes(boxes)
-        ids = np.asarray(ids, np.int64).reshape(-1)
-        if len(ids) != len(boxes):
-            raise ValueError(f"{len(ids)} ids for {len(boxes)} boxes")
-        position = {int(t): r for r, t in enumerate(self._ids)}
-        new_ids, new_boxes = [], []
-        for t, b in zip(ids, boxes, strict=True):
-            if int(t) in position:
-                self._boxes[position[int(t)]] = b
-            else:
-                new_ids.append(t)
-                new_boxes.append(b)
-        if new_ids:
-            self._ids = np.concatenate([self._ids, np.asarray(new_ids, np.int64)])
-            self._boxes = np.concatenate([self._boxes, as_boxes(new_boxes)])
+        boxes, ids = validated(boxes, ids)
+        known = np.isin(ids, self._ids)
+        self._boxes[rows_of(self._ids, ids[known])] = boxes[known]
+        self._ids = np.concatenate([self._ids, ids[~known]])
+        self._boxes = np.concatenate([self._boxes, boxes[~known]])
 
     def remove(self, ids: np.ndarray) -> None:
         keep = ~np.isin(self._ids, np.asarray(ids, np.int64))

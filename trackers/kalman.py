@@ -12,8 +12,8 @@ from typing import Literal
 
 import numpy as np
 
-from mot_pipeline.boxes import as_boxes
 from trackers.kalman_filter import BoxKalmanFilter, FilterNoise
+from trackers.track_ids import rows_of, validated
 
 
 @dataclass(frozen=True)
@@ -63,14 +63,11 @@ class KalmanEstimator:
         self._since_update = np.zeros(0, np.int64)
 
     def add(self, frame: np.ndarray, boxes: np.ndarray, ids: np.ndarray) -> None:
-        boxes = as_boxes(boxes)
-        ids = np.asarray(ids, np.int64).reshape(-1)
-        if len(ids) != len(boxes):
-            raise ValueError(f"{len(ids)} ids for {len(boxes)} boxes")
+        boxes, ids = validated(boxes, ids)
         z = self._kf.measure(boxes)
         known = np.isin(ids, self._ids)
         if known.any():
-            rows = self._rows(ids[known])
+            rows = rows_of(self._ids, ids[known])
             self._kf.update(rows, z[known])
             self._since_update[rows] = 0
         new = ~known
@@ -99,10 +96,6 @@ class KalmanEstimator:
     def velocities(self) -> np.ndarray:
         """Per-track (vx, vy) centre velocity in px/frame, in the order of `ids`."""
         return self._kf.mean[:, 4:6].astype(np.float32)
-
-    def _rows(self, ids: np.ndarray) -> np.ndarray:
-        order = {int(t): r for r, t in enumerate(self._ids)}
-        return np.array([order[int(t)] for t in ids], np.int64)
 
     def _confidence(self) -> np.ndarray:
         horizon = max(self.config.confidence_horizon_frames, 1e-6)

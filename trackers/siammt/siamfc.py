@@ -27,9 +27,10 @@ import torch
 
 from trackers.siammt.backbone import STRIDE, output_size
 from trackers.siammt.response import PeakFinder, SiamParams, apply_update, exemplar_side
-from trackers.siammt.targets import Targets, load_backbone, validated
+from trackers.siammt.targets import Targets, load_backbone
 from trackers.siammt.tracker import DEFAULT_WEIGHTS, _sigmoid
 from trackers.siammt.xcorr import pairwise_xcorr_bmm
+from trackers.track_ids import validated
 
 
 @dataclass(frozen=True)

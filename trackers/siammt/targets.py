@@ -12,27 +12,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mot_pipeline.boxes import as_boxes
 from trackers.siammt.backbone import AlexNet, load_alexnet
+from trackers.track_ids import rows_of
 
 
 def load_backbone(weights: str | Path, activation: str, device: torch.device) -> AlexNet:
     """The SiamFC AlexNet on `device`; channels-last on CPU, where its convs run faster."""
     net = load_alexnet(weights, activation=activation, device=device)
     return net.to(memory_format=torch.channels_last) if device.type == "cpu" else net
-
-
-def validated(boxes: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`add`'s arguments as (float32 boxes, int64 ids), or ValueError."""
-    boxes = as_boxes(boxes)
-    ids = np.asarray(ids, np.int64).reshape(-1)
-    if len(ids) != len(boxes):
-        raise ValueError(f"{len(ids)} ids for {len(boxes)} boxes")
-    if len(np.unique(ids)) != len(ids):
-        raise ValueError("duplicate ids in one add")
-    if not np.isfinite(boxes).all():
-        raise ValueError("boxes must be finite")
-    return boxes, ids
 
 
 class Targets:
@@ -52,8 +39,7 @@ class Targets:
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """Row of each of `ids` (all must be live)."""
-        order = {int(t): r for r, t in enumerate(self.ids)}
-        return np.array([order[int(t)] for t in ids], np.int64)
+        return rows_of(self.ids, ids)
 
     def put(
         self,

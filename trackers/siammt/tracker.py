@@ -97,8 +97,9 @@ from trackers.siammt.response import (
     apply_update,
     exemplar_side,
 )
-from trackers.siammt.targets import Targets, load_backbone, validated
+from trackers.siammt.targets import Targets, load_backbone
 from trackers.siammt.xcorr import pairwise_xcorr_bmm, sampled_xcorr
+from trackers.track_ids import validated
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "FDSiamfc_30.pth"
 # Smallest multiple of S that is >= K: a feature cell whose receptive field starts this far
