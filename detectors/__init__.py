@@ -6,11 +6,11 @@ by default) and `public.PublicDetections` (a sequence's det/det.txt) implement i
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from mot_pipeline.registry import registered_class
 from mot_pipeline.types import Detections
 
 
@@ -34,10 +34,7 @@ REGISTRY: dict[str, str] = {
 
 def detector_class(name: str) -> type:
     """The class registered under `name`."""
-    if name not in REGISTRY:
-        raise KeyError(f"unknown detector {name!r}; choose from {', '.join(sorted(REGISTRY))}")
-    module, attr = REGISTRY[name].split(":")
-    return getattr(importlib.import_module(module), attr)
+    return registered_class(REGISTRY, name, "detector")
 
 
 def create_detector(name_or_path: str, **options: Any) -> Detector:

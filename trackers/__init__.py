@@ -6,10 +6,11 @@ tests in `tests/test_motion_contract.py` run each registered estimator through t
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from mot_pipeline.registry import registered_class
 
 
 @runtime_checkable
@@ -51,10 +52,7 @@ REGISTRY: dict[str, str] = {
 
 def estimator_class(name: str) -> type:
     """The class registered under `name` (imported lazily: torch only when needed)."""
-    if name not in REGISTRY:
-        raise KeyError(f"unknown tracker {name!r}; choose from {', '.join(sorted(REGISTRY))}")
-    module, attr = REGISTRY[name].split(":")
-    return getattr(importlib.import_module(module), attr)
+    return registered_class(REGISTRY, name, "tracker")
 
 
 def create(name: str, config: Any | None = None) -> MotionEstimator:
