@@ -5,11 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-MOT_DIR = SHARED / "data" / "mot"
-SEQUENCES = ("TUD-Campus", "TUD-Stadtmitte", "KITTI-17", "PETS09-S2L1")
+from helpers import MOT_DIR
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "TUD-Campus"
+# The read-only material beside the checkout (CI clones with ../shared next to it).
+SHARED = REPO.parent / "shared"
+MOT_DIR = SHARED / "data" / "mot"
+SEQUENCES = ("TUD-Campus", "TUD-Stadtmitte", "KITTI-17", "PETS09-S2L1")
 
 
 def small_sequence(tmp_path: Path, frames: int = 6) -> Path:

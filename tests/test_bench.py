@@ -10,14 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import SAMPLE, small_sequence
+from helpers import SAMPLE, SHARED, small_sequence
 
 from mot_pipeline.bench import accuracy, mvot, speed, tracker_kwargs
 from mot_pipeline.cli.bench import main
 from mot_pipeline.motchallenge import MotRows
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 def bench(capsys, *args) -> tuple[int, str, str]:

@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import SHARED
 
 from mot_pipeline.cli.evaluate import main
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 CAMPUS = SHARED / "data" / "mot" / "TUD-Campus"
 
 

@@ -9,13 +9,11 @@ from pathlib import Path
 import motmetrics as mm
 import numpy as np
 import pytest
-from helpers import small_sequence
+from helpers import REPO, small_sequence
 
 from mot_pipeline.boxes import iou_matrix
 from mot_pipeline.cli.run import main
 from mot_pipeline.motchallenge import read_mot_file
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import REPO, SHARED
 
 from detectors import Detector, create_detector, detector_class
 from detectors.public import DEFAULT_MIN_SCORE, PublicDetections
@@ -20,8 +21,6 @@ from mot_pipeline.boxes import iou_matrix, xywh_to_xyxy
 from mot_pipeline.errors import InputError
 from mot_pipeline.types import Detections
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 TUD_CAMPUS = SHARED / "data" / "mot" / "TUD-Campus"
 
 FRAME = np.zeros((100, 200, 3), np.uint8)  # H=100, W=200

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import MOT_DIR
 
 from mot_pipeline.boxes import iou_matrix
 from mot_pipeline.errors import InputError
@@ -31,8 +32,6 @@ from mot_pipeline.motchallenge import (
     write_result_rows,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-MOT_DATA = SHARED / "data" / "mot"
 TOL = 1e-6
 
 
@@ -43,7 +42,7 @@ def _read(tmp_path: Path, kind: str, lines: list[str], name: str | None = None) 
 
 
 def _seq(name: str) -> Path:
-    seq = MOT_DATA / name
+    seq = MOT_DIR / name
     if not (seq / "gt" / "gt.txt").is_file():
         pytest.skip(f"shared sequence {name} not available")
     return seq
@@ -359,10 +358,7 @@ def test_mot15_sequences_match_trackeval_end_to_end(tmp_path: Path) -> None:
     report = evaluate(pairs)
     ref = _trackeval_reference(
         tmp_path,
-        {
-            p.name: (MOT_DATA / p.name / "gt" / "gt.txt", p.result.path, p.info.length)
-            for p in pairs
-        },
+        {p.name: (MOT_DIR / p.name / "gt" / "gt.txt", p.result.path, p.info.length) for p in pairs},
         benchmark="MOT15",
     )
     for p in pairs:

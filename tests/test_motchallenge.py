@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import MOT_DIR, SEQUENCES
 
 from mot_pipeline.errors import InputError
 from mot_pipeline.motchallenge import (
@@ -24,10 +25,6 @@ from mot_pipeline.motchallenge import (
 )
 from mot_pipeline.types import FrameResult, Tracks
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-MOT_DATA = SHARED / "data" / "mot"
-SEQUENCES = ("TUD-Campus", "TUD-Stadtmitte", "KITTI-17", "PETS09-S2L1")
-
 
 def _write(tmp_path: Path, text: str, name: str = "file.txt") -> Path:
     path = tmp_path / name
@@ -36,7 +33,7 @@ def _write(tmp_path: Path, text: str, name: str = "file.txt") -> Path:
 
 
 def _seq(name: str) -> Path:
-    seq = MOT_DATA / name
+    seq = MOT_DIR / name
     if not (seq / "gt" / "gt.txt").is_file():
         pytest.skip(f"shared sequence {name} not available")
     return seq

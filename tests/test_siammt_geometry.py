@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import SHARED
 from torchvision.ops import roi_align
 
 from trackers.siammt.backbone import RECEPTIVE_FIELD, STRIDE, AlexNet, output_size
@@ -18,7 +19,6 @@ from trackers.siammt.crop import (
     valid_input_size,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 FRAME = SHARED / "data" / "mot" / "TUD-Stadtmitte" / "img1" / "000001.jpg"
 WEIGHTS = Path(__file__).resolve().parents[1] / "trackers/siammt/weights/FDSiamfc_30.pth"
 

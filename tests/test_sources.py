@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import MOT_DIR, SHARED
 
 from mot_pipeline.errors import InputError
 from mot_pipeline.sources import (
@@ -19,8 +20,6 @@ from mot_pipeline.sources import (
     open_sources,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-MOT_DIR = SHARED / "data" / "mot"
 PEOPLE_MP4 = SHARED / "data" / "video" / "people.mp4"
 W, H = 32, 24
 
