@@ -143,32 +143,31 @@ def test_batch_of_n_equals_n_single_runs(seq, motion):
         np.testing.assert_allclose(scores, np.concatenate([a[1] for a in alone]), atol=1e-5)
 
 
-def test_partial_feature_extraction_equals_full_frame(seq):
-    frames, boxes = seq
+def _side_by_side(seq, configs, frames: int, targets: int | None = None):
+    """Estimators of `configs` started on the first frame's gt boxes (the first `targets`),
+    then propagated over `frames` frames; returns them and, per frame, each one's output."""
+    images, boxes = seq
     ids, box = boxes[0]
-    part = SiamMTEstimator(SiamMTConfig(motion="none", partial=True))
-    full = SiamMTEstimator(SiamMTConfig(motion="none", partial=False))
-    for est in (part, full):
-        est.add(frames[0], box[:3], ids[:3])
-    for f in range(1, 4):
-        a, b = part.propagate(frames[f]), full.propagate(frames[f])
-        np.testing.assert_allclose(a[0], b[0], atol=1e-4)
+    ests = [SiamMTEstimator(c) for c in configs]
+    for est in ests:
+        est.add(images[0], box[:targets], ids[:targets])
+    return ests, [[est.propagate(images[f]) for est in ests] for f in range(1, frames + 1)]
+
+
+def test_partial_feature_extraction_equals_full_frame(seq):
+    configs = [SiamMTConfig(motion="none", partial=p) for p in (True, False)]
+    (part, full), outputs = _side_by_side(seq, configs, frames=3, targets=3)
+    for (a, _), (b, _) in outputs:
+        np.testing.assert_allclose(a, b, atol=1e-4)
     assert part._cache.size[0] * part._cache.size[1] < full._cache.size[0] * full._cache.size[1]
 
 
 def test_sampled_xcorr_layout_tracks_as_crop_then_correlate(seq):
     """The default layout (correlate, then sample the products) and the paper's order (κ̃, then
     Φ̃) give the same boxes and scores on real frames, up to float rounding."""
-    frames, boxes = seq
-    ids, box = boxes[0]
-    ests = [
-        SiamMTEstimator(SiamMTConfig(motion="none", xcorr_layout=layout))
-        for layout in ("sampled", "crop")
-    ]
-    for est in ests:
-        est.add(frames[0], box, ids)
-    for f in range(1, 6):
-        (a, sa), (b, sb) = (est.propagate(frames[f]) for est in ests)
+    configs = [SiamMTConfig(motion="none", xcorr_layout=x) for x in ("sampled", "crop")]
+    _, outputs = _side_by_side(seq, configs, frames=5)
+    for (a, sa), (b, sb) in outputs:
         np.testing.assert_allclose(a, b, atol=1e-3)
         np.testing.assert_allclose(sa, sb, atol=1e-5)
 
@@ -323,29 +322,18 @@ def test_motion_prior_carries_an_occluded_target(seq):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_cpu(seq):
-    frames, boxes = seq
-    ids, box = boxes[0]
-    results = []
-    for device in ("cpu", "cuda"):
-        est = SiamMTEstimator(SiamMTConfig(device=device, motion="none"))
-        est.add(frames[0], box, ids)
-        results.append([est.propagate(frames[f])[0] for f in range(1, 4)])
-    np.testing.assert_allclose(results[0], results[1], atol=0.1)
+    configs = [SiamMTConfig(device=d, motion="none") for d in ("cpu", "cuda")]
+    _, outputs = _side_by_side(seq, configs, frames=3)
+    for (a, _), (b, _) in outputs:
+        np.testing.assert_allclose(a, b, atol=0.1)
 
 
 def test_bfloat16_backbone_tracks_like_float32(seq):
-    """The opt-in bf16 backbone (heads in float32) follows the same people: boxes within a
-    few px of the float32 run over 5 frames; an unknown dtype is refused."""
-    frames, boxes = seq
-    ids, box = boxes[0]
-    ests = [
-        SiamMTEstimator(SiamMTConfig(motion="none", backbone_dtype=d))
-        for d in ("float32", "bfloat16")
-    ]
-    for est in ests:
-        est.add(frames[0], box, ids)
-    for f in range(1, 6):
-        (a, _), (b, _) = (est.propagate(frames[f]) for est in ests)
+    """The opt-in bf16 backbone (heads in float32) follows the same people: after 5 frames
+    every box overlaps its float32 twin by IoU > 0.8; an unknown dtype is refused."""
+    configs = [SiamMTConfig(motion="none", backbone_dtype=d) for d in ("float32", "bfloat16")]
+    _, outputs = _side_by_side(seq, configs, frames=5)
+    (a, _), (b, _) = outputs[-1]
     assert np.diag(iou_matrix(a, b)).min() > 0.8
     with pytest.raises(ValueError, match="backbone_dtype"):
         SiamMTEstimator(SiamMTConfig(backbone_dtype="float16"))
