@@ -63,6 +63,11 @@ def _sequences_and_methods(p: argparse.ArgumentParser, methods: Sequence[str]) -
         metavar="PATH",
         help="MOTChallenge sequences or split dirs with gt/gt.txt",
     )
+    _methods(p, methods)
+
+
+def _methods(p: argparse.ArgumentParser, methods: Sequence[str]) -> None:
+    """The motion estimators to compare (every subcommand)."""
     p.add_argument(
         "--methods",
         nargs="+",
@@ -99,13 +104,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="N",
         help="numbers of targets (default 1 2 5 10 20 50 100 150)",
     )
-    s.add_argument(
-        "--methods",
-        nargs="+",
-        default=list(speed.DEFAULT_METHODS),
-        metavar="M",
-        help=f"motion estimators (default {' '.join(speed.DEFAULT_METHODS)})",
-    )
+    _methods(s, speed.DEFAULT_METHODS)
     s.add_argument(
         "--frames", type=_positive_int, default=20, help="timed frames per point (default 20)"
     )
