@@ -58,6 +58,16 @@ def write_json(path: str | Path, data: Any) -> Path:
     return atomic_write_text(path, text, overwrite=True)
 
 
+def check_methods(methods: Any) -> None:
+    """InputError naming the unknown ones among `methods` (motion estimator names)."""
+    from mot_pipeline.errors import InputError
+    from trackers import REGISTRY
+
+    unknown = [m for m in methods if m not in REGISTRY]
+    if unknown:
+        raise InputError(f"unknown method(s) {unknown}; choose from {', '.join(sorted(REGISTRY))}")
+
+
 def tracker_kwargs(
     name: str, device: str | None = None, **wanted: Any
 ) -> tuple[type, dict[str, Any], dict[str, str]]:

@@ -185,16 +185,13 @@ def run(
     from tqdm import tqdm
 
     from mot_pipeline import evaluation, motchallenge
-    from mot_pipeline.bench import detcache, machine_info, write_json
+    from mot_pipeline.bench import check_methods, detcache, machine_info, write_json
     from mot_pipeline.runner import build_detector, build_tracker
     from mot_pipeline.threads import set_threads
-    from trackers import REGISTRY
 
     output = Path(output)
     base = config.run
-    unknown = [m for m in config.methods if m not in REGISTRY]
-    if unknown:
-        raise InputError(f"unknown method(s) {unknown}; choose from {', '.join(sorted(REGISTRY))}")
+    check_methods(config.methods)
     units = _units(paths, base)
     # Ground truth first: a malformed file should fail before any detection.
     gts = {u.name: motchallenge.read_mot_file(u.source.gt_path, "gt") for u in units}

@@ -324,15 +324,12 @@ def run(
     from tqdm import tqdm
 
     from mot_pipeline import motchallenge
-    from mot_pipeline.bench import machine_info, write_json
+    from mot_pipeline.bench import check_methods, machine_info, write_json
     from mot_pipeline.sources import open_sources
     from mot_pipeline.threads import set_threads
-    from trackers import REGISTRY
 
     output = Path(output)
-    unknown = [m for m in config.methods if m not in REGISTRY]
-    if unknown:
-        raise InputError(f"unknown method(s) {unknown}; choose from {', '.join(sorted(REGISTRY))}")
+    check_methods(config.methods)
     sources = [s for p in paths for s in open_sources(p)]
     for s in sources:
         if s.gt_path is None:

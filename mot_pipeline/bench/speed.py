@@ -299,11 +299,9 @@ def _row(
 
 def build_estimator(method: str, config: SpeedConfig) -> tuple[Any, dict[str, str]]:
     """The estimator with the bench's settings: device, partial extraction, profiling."""
-    from mot_pipeline.bench import tracker_kwargs
-    from trackers import REGISTRY
+    from mot_pipeline.bench import check_methods, tracker_kwargs
 
-    if method not in REGISTRY:
-        raise InputError(f"unknown method {method!r}; choose from {', '.join(sorted(REGISTRY))}")
+    check_methods([method])
     cls, kwargs, used = tracker_kwargs(
         method,
         config.device,
