@@ -316,7 +316,8 @@ def automatic_frame_scale(estimator: Any, frame: np.ndarray, boxes: np.ndarray) 
     """The resize factor `estimator`'s automatic policy picks for `boxes` on `frame`, or None
     when it has no such policy (module docstring)."""
     config = getattr(estimator, "config", None)
-    if getattr(config, "frame_scale", 0.0) is not None or not hasattr(estimator, "frame_scale"):
+    automatic = hasattr(config, "frame_scale") and config.frame_scale is None
+    if not automatic or not hasattr(estimator, "frame_scale"):
         return None
     estimator.reset()
     estimator.add(frame, boxes, np.arange(1, len(boxes) + 1, dtype=np.int64))

@@ -245,8 +245,6 @@ class PeakFinder:
             idx = blend.argmax(dim=1)
             locs.append(idx)
             logits.append(flat.gather(1, idx[:, None])[:, 0])
-        if not locs:
-            return best.new_zeros(0, dtype=torch.long), best.new_zeros(0)
         return torch.cat(locs), torch.cat(logits)
 
     def _blend_peak_in_blocks(
