@@ -24,6 +24,7 @@ from enum import IntEnum
 import numpy as np
 
 from association import CascadeResult, TrackGroups
+from mot_pipeline.smoothing import TrackSnapshot
 from mot_pipeline.types import Detections, Tracks
 
 
@@ -142,9 +143,16 @@ class Lifecycle:
     def report(self) -> Tracks:
         """Confirmed tracks matched at the latest detector frame, minus propagated ones whose
         motion confidence has collapsed."""
-        show = self.states == TrackState.TRACKED
-        show &= self._detected_now | (self.scores >= self.config.min_report_score)
+        show = self._visible()
         return Tracks(self.ids[show], self.boxes[show], self.scores[show], self._detected_now[show])
+
+    def snapshot(self) -> TrackSnapshot:
+        """Every live track, reported or not (for `smoothing.FixedLagSmoother`)."""
+        return TrackSnapshot(self.ids, self.boxes, self.scores, self._detected_now, self._visible())
+
+    def _visible(self) -> np.ndarray:
+        show = self.states == TrackState.TRACKED
+        return show & (self._detected_now | (self.scores >= self.config.min_report_score))
 
     def _keep(self, rows: np.ndarray) -> None:
         for name in ("ids", "states", "hits", "last_detected", "boxes", "scores", "_detected_now"):

@@ -1,4 +1,8 @@
-"""The frame loop: detect (every k-th frame) -> propagate -> associate -> lifecycle -> emit."""
+"""The frame loop: detect (every k-th frame) -> propagate -> associate -> lifecycle -> emit.
+
+`step` emits frame t at once (online). `run` and `push`/`flush` emit it `lag` frames later,
+revised by the detections that came in between (`smoothing.py`): what result files want.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from association import CascadeConfig, match_cascade
 from detectors import Detector
 from mot_pipeline.boxes import clip, valid_mask
 from mot_pipeline.lifecycle import Lifecycle, LifecycleConfig
+from mot_pipeline.smoothing import FixedLagSmoother
 from mot_pipeline.types import Detections, FrameResult
 from trackers import MotionEstimator
 
@@ -22,8 +27,15 @@ MIN_DETECTION_SIZE = 1.0  # px; smaller (or non-finite) detector boxes are dropp
 @dataclass(frozen=True)
 class PipelineConfig:
     detect_every: int = 1
+    # Frames `run`/`push` hold back to revise them (`smoothing.py`); None: one detection
+    # interval (detect_every), which covers every frame between two detector frames; 0: online.
+    lag: int | None = None
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     association: CascadeConfig = field(default_factory=CascadeConfig)
+
+    def __post_init__(self) -> None:
+        if self.lag is not None and self.lag < 0:
+            raise ValueError(f"lag must be >= 0, got {self.lag}")
 
 
 @dataclass
@@ -68,14 +80,32 @@ class Pipeline:
         self.tracker.reset()
         self.frame_index = 0
         self.timing = Timing()
+        self.smoother = FixedLagSmoother(self.lag)
+
+    @property
+    def lag(self) -> int:
+        """Frames `run` and `push` hold back."""
+        c = self.config
+        return c.detect_every if c.lag is None else c.lag
 
     def run(self, source: Iterable[np.ndarray] | object) -> Iterator[FrameResult]:
-        """Reset, then yield one result per frame of `source`: a `sources.Sequence` (its frame
-        rate is used) or any iterable of BGR frames."""
+        """Reset, then yield one result per frame of `source` (a `sources.Sequence`, whose frame
+        rate is used, or any iterable of BGR frames), each `lag` frames late and revised."""
         self.reset(getattr(source, "frame_rate", None))
         frames = source.frames() if hasattr(source, "frames") else enumerate(source)
         for _, frame in frames:
-            yield self.step(frame)
+            yield from self.push(frame)
+        yield from self.flush()
+
+    def push(self, frame: np.ndarray) -> list[FrameResult]:
+        """`step`, but return the frames that became final: frame t - lag once frame t is in
+        (none during the first `lag` frames). `flush` at the end of the stream."""
+        result = self.step(frame)
+        return self.smoother.push(result, self.lifecycle.snapshot())
+
+    def flush(self) -> list[FrameResult]:
+        """The frames `push` still holds, in order."""
+        return self.smoother.flush()
 
     def step(self, frame: np.ndarray) -> FrameResult:
         t0 = time.perf_counter()

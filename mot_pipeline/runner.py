@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from detectors import Detector
 from mot_pipeline import motchallenge
 from mot_pipeline.config import RunConfig, tracker_config
@@ -185,11 +187,19 @@ def _run_one(
             disable=not progress,
             leave=False,
         )
+        held: dict[int, np.ndarray] = {}  # frames awaiting their (lagged) result, for video
+
+        def emit(results) -> None:
+            for result in results:
+                writer.add(result)
+                if video is not None:
+                    video.write(held.pop(result.frame_index), result.tracks, result.frame_index)
+
         for index, frame in frames:
-            result = pipeline.step(frame)
-            writer.add(result)
             if video is not None:
-                video.write(frame, result.tracks, index)
+                held[index] = frame
+            emit(pipeline.push(frame))
+        emit(pipeline.flush())
     wall = time.perf_counter() - start
     name = aliases[0] if len(aliases) == 1 else source.name
     return SequenceRun(name, paths, pipeline.timing, wall, source.gt_path)

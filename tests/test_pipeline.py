@@ -60,11 +60,17 @@ def test_track_survives_a_missed_detection_at_low_frame_rate():
     # 7 fps, k = 10: ByteTrack's scaled buffer (7 frames) would drop the track before the
     # next detection; ours keeps the id.
     det = ScriptedDetector(STARTS[:1], [0.5, 0, 0.5, 0], blank={10})
-    pipe = Pipeline(det, create("kalman"), detect_every=10, frame_rate=7)
+    config = PipelineConfig(detect_every=10, lag=0)
+    pipe = Pipeline(det, create("kalman"), config=config, frame_rate=7)
     results = list(pipe.run([FRAME] * 31))
     assert results[0].tracks.ids.tolist() == [1]
-    assert results[10].tracks.ids.size == 0  # lost: not reported
+    assert results[10].tracks.ids.size == 0  # lost: not reported online
     assert results[20].tracks.ids.tolist() == [1] and results[30].tracks.ids.tolist() == [1]
+    # Held back one interval, the frames while lost are reported once the track is found.
+    det.calls.clear()
+    pipe = Pipeline(det, create("kalman"), detect_every=10, frame_rate=7)
+    results = list(pipe.run([FRAME] * 31))
+    assert all(r.tracks.ids.tolist() == [1] for r in results)
 
 
 def test_reset_restarts_ids_and_step_works_on_a_stream():

@@ -125,7 +125,8 @@ def _track_unit(unit: _Unit, detections: Any, tracker: Any, run_config: RunConfi
         decode_s += time.perf_counter() - t0
         if item is None:
             break
-        results.append(pipeline.step(item[1]))
+        results += pipeline.push(item[1])
+    results += pipeline.flush()
     detector_frames = [r.frame_index for r in results if r.detector_ran]
     timing = {
         "frames": pipeline.timing.frames,

@@ -38,6 +38,13 @@ def parser() -> argparse.ArgumentParser:
         "--tracker", choices=sorted(REGISTRY), help="motion estimator between detections"
     )
     p.add_argument(
+        "--lag",
+        type=int,
+        metavar="N",
+        help="hold each frame back N frames to revise it with later detections (default: "
+        "the detection interval K; 0: online output)",
+    )
+    p.add_argument(
         "--detector",
         metavar="{yolo11n,yolov8n,public,MODEL_PATH}",
         help=f"embedded YOLO name, 'public' for det/det.txt, or an ultralytics model "
@@ -85,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "detector": args.detector,
             "frame_rate": args.frame_rate,
             "yolo": {k: v for k, v in yolo.items() if v is not None},
+            "pipeline": {} if args.lag is None else {"lag": args.lag},
         }
         config = load_config(args.config, **overrides)
         if args.device is not None and _has_field(config.tracker, "device"):
