@@ -172,6 +172,19 @@ def test_sampled_xcorr_layout_tracks_as_crop_then_correlate(seq):
         np.testing.assert_allclose(sa, sb, atol=1e-5)
 
 
+def test_mixed_layouts_in_small_chunks_track_as_crop_then_correlate(seq):
+    """`auto` with a cost ratio that sends the smaller targets to the sampled layout and the
+    others to κ̃-then-Φ̃, in chunks of 1-2 targets, gives the paper's order's boxes."""
+    mixed = SiamMTConfig(motion="none", sampled_cost_ratio=0.5, chunk_bytes=1 << 20)
+    configs = [mixed, SiamMTConfig(motion="none", xcorr_layout="crop")]
+    (est, _), outputs = _side_by_side(seq, configs, frames=3)
+    plan = est._plan(np.array([15.0, 17.0, 23.0, 25.0, 28.0]), 3, est.net.out_channels)
+    assert plan == [("sampled", [(0, 2)]), ("crop", [(2, 4), (4, 5)])]
+    for (a, sa), (b, sb) in outputs:
+        np.testing.assert_allclose(a, b, atol=1e-3)
+        np.testing.assert_allclose(sa, sb, atol=1e-5)
+
+
 def test_agrees_with_siamfc_from_the_same_boxes(seq):
     """SiamMT-W is SiamFC with feature crops: started from the same gt boxes, they stay close
     (same weights, hyper-parameters and upsampling)."""

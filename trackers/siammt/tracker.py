@@ -90,7 +90,7 @@ import torch
 from mot_pipeline.boxes import iou_matrix
 from trackers.kalman_filter import BoxKalmanFilter, FilterNoise
 from trackers.siammt.backbone import RECEPTIVE_FIELD, STRIDE, output_size
-from trackers.siammt.crop import kappa, roi_grid, valid_input_size
+from trackers.siammt.crop import kappa, roi_grid, sample_bilinear, valid_input_size
 from trackers.siammt.response import (
     PeakFinder,
     SiamParams,
@@ -151,10 +151,13 @@ class SiamMTConfig(SiamParams):
     occlusion_iou: float = 0.3
     gate: float = 13.28  # chi-square (4 dof, 1 %): farther SiamMT boxes are implausible
     # "sampled": Φ̃ on the map, then κ̃ of the products (`xcorr.sampled_xcorr`); "crop": κ̃
-    # then Φ̃, the paper's order; "auto": per chunk, whichever does fewer multiply-adds (see
-    # "Speed" above). The same scores to float rounding.
+    # then Φ̃, the paper's order; "auto": per target, "sampled" unless it needs more than
+    # `sampled_cost_ratio` times the multiply-adds of "crop" (whose bilinear gathers run far
+    # below matmul speed; measured break-even ~3, windows of ~50 cells, i.e. targets ~2x the
+    # trained scale). The same scores to float rounding.
     xcorr_layout: str = "auto"
-    chunk_bytes: int = 2 << 20  # CPU cache blocking of κ̃ + Φ̃ (0: one chunk)
+    sampled_cost_ratio: float = 3.0
+    chunk_bytes: int = 8 << 20  # CPU cache blocking of κ̃ + Φ̃ working sets (0: one chunk)
     profile: bool = False  # record per-stage times (ms) of the last propagate in `stage_ms`
 
 
@@ -508,44 +511,73 @@ class SiamMTEstimator:
             self.stage_ms = t.ms
         return logits_np, centre_logits
 
-
     def _scores(self, ff: _FrameFeatures, spacing: np.ndarray, t: _Timer) -> torch.Tensor:
         """κ̃ + Φ̃ of every target's search areas (sample `spacing` (N, S) frame px), in
         chunks of targets of similar size (cache blocking; one chunk on CUDA)."""
         c = self.config
         n, s = spacing.shape
         ns, ex_hw = c.search_cells, (c.exemplar_cells,) * 2
-        per_target = s * ns**2 * ff.features.shape[-1] * 4
-        step = (
-            n
-            if (c.chunk_bytes <= 0 or self.device.type != "cpu")
-            else max(1, c.chunk_bytes // per_target)
-        )
         order = np.argsort(spacing[:, -1], kind="stable")  # similar windows share a chunk
         rois = self._rois(ff, self._t.centre[order], spacing[order], ns)  # (N, S, 4)
+        gx, gy = roi_grid(rois.reshape(-1, 4), ns, ff.size[::-1])
+        gx, gy = gx.reshape(n, s, ns), gy.reshape(n, s, ns)
         # Side of the window of feature cells a target's samples touch (+2: bilinear, rounding).
         window = spacing[order].max(axis=1) * max(ff.scale) * ns / STRIDE + 2
         index = torch.as_tensor(order, device=self.device)
         maps = []
-        for a in range(0, n, step):
-            b = min(n, a + step)
-            chunk = rois[a:b].reshape(-1, 4)
+        for layout, chunks in self._plan(window, s, ff.features.shape[-1]):
+            a, b = chunks[0][0], chunks[-1][1]
             ex = self._t.exemplars[index[a:b]]
-            layout = c.xcorr_layout
-            if layout == "auto":  # G = F Z^T costs no more than correlating the crops
-                layout = "sampled" if window[a:b].max() ** 2 <= s * ns**2 else "crop"
             if layout == "sampled":
-                gx, gy = roi_grid(chunk, ns, ff.size[::-1])
-                gx, gy = gx.reshape(b - a, s, ns), gy.reshape(b - a, s, ns)
-                maps.append(sampled_xcorr(ff.features, gx, gy, ex, ex_hw, timer=t))
+                local = [(i - a, j - a) for i, j in chunks]
+                maps.append(sampled_xcorr(ff.features, gx[a:b], gy[a:b], ex, ex_hw, local, t))
                 continue
-            x = kappa(ff.features, chunk, ns, ff.size[::-1]).reshape(b - a, s, ns**2, -1)
-            t.lap("crop")
-            maps.append(pairwise_xcorr_bmm(x, ex, (ns, ns), ex_hw))
-            t.lap("xcorr")
+            for i, j in chunks:
+                x = sample_bilinear(ff.features, gx[i:j].reshape(-1, ns), gy[i:j].reshape(-1, ns))
+                t.lap("crop")
+                x = x.reshape(j - i, s, ns**2, -1)
+                maps.append(pairwise_xcorr_bmm(x, ex[i - a : j - a], (ns, ns), ex_hw))
+                t.lap("xcorr")
         out = torch.empty((n, *maps[0].shape[1:]), device=self.device, dtype=maps[0].dtype)
         out[index] = torch.cat(maps)
         return out
+
+    def _plan(
+        self, window: np.ndarray, s: int, channels: int
+    ) -> list[tuple[str, list[tuple[int, int]]]]:
+        """Split targets (sorted by size) into runs of one layout, each cut into chunks of at
+        most `chunk_bytes` of working set (one chunk off the CPU): [(layout, [(a, b), ...])]."""
+        c = self.config
+        ns, k = c.search_cells, c.exemplar_cells**2
+        out_side = ns - c.exemplar_cells + 1
+        crop_macs = s * ns**2 * channels * k
+        # G on the window, then A (S ho, he w) x G' (he w, we w) and the (., S wo) B product.
+        w2 = window**2
+        sampled_macs = w2 * (channels * k + s * out_side * k)
+        sampled_macs = sampled_macs + window * s**2 * out_side**2 * c.exemplar_cells
+        if c.xcorr_layout == "auto":
+            sampled = sampled_macs <= c.sampled_cost_ratio * crop_macs
+        else:
+            sampled = np.full(len(window), c.xcorr_layout == "sampled")
+        nbytes = np.where(sampled, w2 * (channels + 2 * k), s * ns**2 * channels) * 4
+        budget = c.chunk_bytes if (c.chunk_bytes > 0 and self.device.type == "cpu") else np.inf
+        plan: list[tuple[str, list[tuple[int, int]]]] = []
+
+        def close(a: int, b: int) -> None:
+            layout = "sampled" if sampled[a] else "crop"
+            if plan and plan[-1][0] == layout:
+                plan[-1][1].append((a, b))
+            else:
+                plan.append((layout, [(a, b)]))
+
+        start, used = 0, 0.0
+        for i in range(len(window)):
+            if i > start and (sampled[i] != sampled[start] or used + nbytes[i] > budget):
+                close(start, i)
+                start, used = i, 0.0
+            used += nbytes[i]
+        close(start, len(window))
+        return plan
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
