@@ -350,3 +350,16 @@ def test_bfloat16_backbone_tracks_like_float32(seq):
     assert np.diag(iou_matrix(a, b)).min() > 0.8
     with pytest.raises(ValueError, match="backbone_dtype"):
         SiamMTEstimator(SiamMTConfig(backbone_dtype="float16"))
+
+
+def test_auto_backbone_dtype_is_bfloat16_only_on_cpus_with_amx(monkeypatch):
+    from trackers.siammt import tracker
+
+    cpu = torch.device("cpu")
+    for native, expected in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(tracker, "cpu_has_amx_bf16", lambda native=native: native)
+        assert tracker.resolve_backbone_dtype("auto", cpu) == expected
+        assert tracker.resolve_backbone_dtype("auto", torch.device("cuda")) == torch.float32
+        assert tracker.resolve_backbone_dtype("float32", cpu) == torch.float32
+    est = SiamMTEstimator(SiamMTConfig(backbone_dtype="auto"))
+    assert next(est.net.parameters()).dtype == est._dtype
