@@ -335,7 +335,10 @@ def test_motion_prior_carries_an_occluded_target(seq):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_cpu(seq):
-    configs = [SiamMTConfig(device=d, motion="none") for d in ("cpu", "cuda")]
+    # float32 on both: "auto" picks bf16 on CPUs with AMX only.
+    configs = [
+        SiamMTConfig(device=d, motion="none", backbone_dtype="float32") for d in ("cpu", "cuda")
+    ]
     _, outputs = _side_by_side(seq, configs, frames=3)
     for (a, _), (b, _) in outputs:
         np.testing.assert_allclose(a, b, atol=0.1)
