@@ -55,18 +55,33 @@ The filter runs on (cx, cy, w, h) here (`motion_state`), unlike the `kalman` est
 (cx, cy, a, h): with SiamMT's measurements, four sequences, MOTA / IDF1 at k = 1 / 5 / 10,
 cxcywh 74.6 / 74.8, 68.4 / 71.7, 55.5 / 63.4; cxcyah 74.8 / 72.1, 66.9 / 67.5, 54.7 / 58.8.
 
-Speed (CPU, 2 threads, 0.3x width, 640 x 480, N = 100 targets 30-120 px tall, frame resized to
-1.135, full frame): backbone ~55 ms, κ̃ + Φ̃ ~17 ms, upsampling + peak ~4 ms, box update 0.1 ms,
-motion prior 0.9 ms (`mot-bench speed`). κ̃ and Φ̃ run a few targets at a time (`chunk_bytes`),
-sorted by size, so a chunk's data stay in cache (cache blocking, not a loop over objects; on
-CUDA the whole batch is one chunk). Per chunk, `xcorr_layout="auto"` picks the order of the two
-linear steps: the paper's (crop 3 x 22 x 22 samples, then correlate) or correlating the map
-window the target's samples touch first and sampling the products (`xcorr.sampled_xcorr`: the
-3 scales share one correlation), whichever needs fewer multiply-adds; targets near the trained
-scale take the second, ~1.6x faster at N = 100 (27 -> 17 ms, same run). The backbone is
-compute-bound in float32 (~80 GMAC/s here); `backbone_dtype="bfloat16"` (opt-in) cuts its time
-~1.4x on CPUs with bf16 units (four sequences, k = 5: 28.7 vs 19.8 fps end to end, MOTA / IDF1
-68.8 / 73.3 vs 68.4 / 71.7).
+Speed (CPU, 2 threads, 0.3x width, 640 x 480, N = 100 targets 30-120 px tall, frame resized by
+1.135, full frame; Intel Xeon with AMX shared with another 2-thread job, OMP_WAIT_POLICY=PASSIVE
+(see the end of this paragraph); `mot-bench speed --resolution vga --objects 1 100 --methods siammt
+siamfc-mi --budget-s 150 --threads 2`): backbone 40.6 ms (bf16; 73.8 ms float32 in the run before
+this change), κ̃ + Φ̃ 14.3 ms (29.4 before), upsampling + peak 5.1 ms (5.6 before), box update 0.1
+ms, motion prior 0.9 ms; 61.3 ms a frame (109.7 before; N = 1: 44.4, 78.2 before), 0.171 ms per
+added target (0.318), 46.8x siamfc-mi's 2869 ms (26.3x). On one thread (CPU time, the same inputs):
+0.195 ms per added target in float32, 0.349 before. κ̃ and Φ̃: targets sorted by size run in chunks
+of at most `chunk_bytes` of working set (cache blocking, not a loop over objects; one chunk on
+CUDA). `xcorr_layout="auto"` sends a target to correlate-then-sample (`xcorr.sampled_xcorr`: G = Z
+F^T on the map window its samples touch, shared by its 3 scales, then bilinear sampling and Φ̃'s
+offset sum as two dense matmuls) unless that costs more than `sampled_cost_ratio` times the
+multiply-adds of the paper's crop-then-correlate, i.e. for targets up to ~2x the trained scale.
+Against the previous gather-and-lerp sampling, same inputs, one process, interleaved: κ̃ + Φ̃ at N
+= 100 13.9 -> 6.4 ms (2 threads; 24.2 -> 10.9 ms CPU time on 1 thread), scores equal to 2e-7
+relative; the peak search's candidate blocks from per-block tables, 3.6 -> 2.7 ms (1 thread),
+bit-identical. The backbone is compute-bound: `backbone_dtype="auto"` (default) runs it in bfloat16
+on CPUs with AMX-BF16, 32.3 -> 14.5 ms here (2.2x; features ~1 % from float32). AVX512-BF16 alone
+is not enough: with oneDNN capped to it (ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16, its brgemm bf16
+kernels) the same Xeon took 57.8 ms in bf16 vs 33.4 in float32 (capped to AVX512_CORE: 158 vs 36;
+AVX2: 551 vs 49), so "auto" stays float32 there; an AMD EPYC (Zen 4) measured bf16 1.4x faster
+(force "bfloat16" there). Accuracy, float32 -> bf16 (`mot-bench accuracy` TUD-Stadtmitte +
+PETS09-S2L1, yolo11n), MOTA / IDF1: k = 5 70.5 / 72.3 -> 71.2 / 74.2, k = 10 59.5 / 64.2 -> 60.4 /
+65.0, no sequence lower (earlier, four sequences, k = 5: 68.4 / 71.7 -> 68.8 / 73.3). On a shared
+machine, libgomp's default spin-waiting makes every parallel op wait for a descheduled thread: with
+another 2-thread process running, N = 100 took ~840 ms a frame, ~70 ms with
+OMP_WAIT_POLICY=PASSIVE.
 
 Scores: `propagate` returns sigmoid(logit) in [0, 1], the net's probability that the target is
 at the box returned (the SiamFC head was trained with a logistic loss on these logits): the

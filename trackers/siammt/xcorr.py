@@ -22,8 +22,9 @@ by chunk straight from κ̃ (4 targets at a time, so the search features are sti
 adds ~5 ms to the crop; see `crop.py`.
 
 `sampled_xcorr` swaps the two linear steps (Φ̃ on the map, then κ̃ of the products), which lets
-the scales of a target share one correlation; the tracker picks per chunk of targets whichever
-order needs fewer multiply-adds.
+the scales of a target share one correlation, and writes the sampling and Φ̃'s offset sum as
+dense matmuls; the tracker uses it unless a target is far above the trained scale (see
+`SiamMTConfig.sampled_cost_ratio`).
 """
 
 from __future__ import annotations
