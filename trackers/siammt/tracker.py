@@ -442,10 +442,11 @@ class SiamMTEstimator:
             if x1 > x0 and y1 > y0:
                 patch[y0 - oy : y1 - oy, x0 - ox : x1 - ox] = resized[y0:y1, x0:x1]
         rgb = cv2.cvtColor(np.ascontiguousarray(patch), cv2.COLOR_BGR2RGB)
-        x = torch.from_numpy(rgb).to(self.device).permute(2, 0, 1).unsqueeze(0).float()
-        if self.device.type == "cpu":
-            x = x.contiguous(memory_format=torch.channels_last)
-        feats = self.net(x.to(self._dtype))[0].permute(1, 2, 0).float().contiguous()  # (Hf, Wf, C)
+        x = torch.from_numpy(rgb).to(self.device).permute(2, 0, 1).unsqueeze(0)
+        # uint8 -> backbone dtype in one pass (0..255 are exact in bf16), channels-last on CPU.
+        fmt = torch.channels_last if self.device.type == "cpu" else torch.preserve_format
+        x = x.to(self._dtype, memory_format=fmt)
+        feats = self.net(x)[0].permute(1, 2, 0).float().contiguous()  # (Hf, Wf, C)
         assert feats.shape[0] == output_size(ny) and feats.shape[1] == output_size(nx)
         return _FrameFeatures(frame, _fingerprint(frame), scale, (ox, oy), (nx, ny), feats, lims)
 
