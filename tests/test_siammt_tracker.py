@@ -172,6 +172,19 @@ def test_sampled_xcorr_layout_tracks_as_crop_then_correlate(seq):
         np.testing.assert_allclose(sa, sb, atol=1e-5)
 
 
+def test_mixed_layouts_in_small_chunks_track_as_crop_then_correlate(seq):
+    """`auto` with a cost ratio that sends the smaller targets to the sampled layout and the
+    others to κ̃-then-Φ̃, in chunks of 1-2 targets, gives the paper's order's boxes."""
+    mixed = SiamMTConfig(motion="none", sampled_cost_ratio=0.5, chunk_bytes=1 << 20)
+    configs = [mixed, SiamMTConfig(motion="none", xcorr_layout="crop")]
+    (est, _), outputs = _side_by_side(seq, configs, frames=3)
+    plan = est._plan(np.array([15.0, 17.0, 23.0, 25.0, 28.0]), 3, est.net.out_channels)
+    assert plan == [("sampled", [(0, 2)]), ("crop", [(2, 4), (4, 5)])]
+    for (a, sa), (b, sb) in outputs:
+        np.testing.assert_allclose(a, b, atol=1e-3)
+        np.testing.assert_allclose(sa, sb, atol=1e-5)
+
+
 def test_agrees_with_siamfc_from_the_same_boxes(seq):
     """SiamMT-W is SiamFC with feature crops: started from the same gt boxes, they stay close
     (same weights, hyper-parameters and upsampling)."""
@@ -322,7 +335,10 @@ def test_motion_prior_carries_an_occluded_target(seq):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_cpu(seq):
-    configs = [SiamMTConfig(device=d, motion="none") for d in ("cpu", "cuda")]
+    # float32 on both: "auto" picks bf16 on CPUs with AMX only.
+    configs = [
+        SiamMTConfig(device=d, motion="none", backbone_dtype="float32") for d in ("cpu", "cuda")
+    ]
     _, outputs = _side_by_side(seq, configs, frames=3)
     for (a, _), (b, _) in outputs:
         np.testing.assert_allclose(a, b, atol=0.1)
@@ -337,3 +353,16 @@ def test_bfloat16_backbone_tracks_like_float32(seq):
     assert np.diag(iou_matrix(a, b)).min() > 0.8
     with pytest.raises(ValueError, match="backbone_dtype"):
         SiamMTEstimator(SiamMTConfig(backbone_dtype="float16"))
+
+
+def test_auto_backbone_dtype_is_bfloat16_only_on_cpus_with_amx(monkeypatch):
+    from trackers.siammt import tracker
+
+    cpu = torch.device("cpu")
+    for native, expected in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(tracker, "cpu_has_amx_bf16", lambda native=native: native)
+        assert tracker.resolve_backbone_dtype("auto", cpu) == expected
+        assert tracker.resolve_backbone_dtype("auto", torch.device("cuda")) == torch.float32
+        assert tracker.resolve_backbone_dtype("float32", cpu) == torch.float32
+    est = SiamMTEstimator(SiamMTConfig(backbone_dtype="auto"))
+    assert next(est.net.parameters()).dtype == est._dtype

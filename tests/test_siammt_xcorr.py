@@ -1,5 +1,7 @@
 """Φ̃ (paper Algorithm 1): every layout equals a per-pair correlation, in (target, scale) order."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -70,7 +72,8 @@ def test_bmm_is_independent_of_batch_composition():
 @pytest.mark.parametrize("n", [1, 37])
 def test_sampled_xcorr_equals_crop_then_correlate(n):
     """Correlating the map first and sampling the products (one window per target, shared by
-    its scales) gives κ̃ followed by Φ̃, including samples clamped at the map borders."""
+    its scales; dense bilinear matrices) gives κ̃ followed by Φ̃, including samples clamped at
+    the map borders, in one chunk or in chunks of a few targets."""
     from trackers.siammt.crop import kappa, roi_grid
 
     gen = torch.Generator().manual_seed(n)
@@ -86,6 +89,12 @@ def test_sampled_xcorr_equals_crop_then_correlate(n):
     search = kappa(feats, rois.reshape(-1, 4), 22, size).reshape(n, 3, 484, c)
     ref = pairwise_xcorr_bmm(search, exemplar, (22, 22), (6, 6))
     gx, gy = roi_grid(rois.reshape(-1, 4), 22, size)
-    out = sampled_xcorr(feats, gx.reshape(n, 3, 22), gy.reshape(n, 3, 22), exemplar, (6, 6))
+    gx, gy = gx.reshape(n, 3, 22), gy.reshape(n, 3, 22)
     scale = ref.abs().max()
-    np.testing.assert_allclose((out / scale).numpy(), (ref / scale).numpy(), atol=1e-5)
+    # One chunk, and chunks of 1, 2, 3, 1, ... targets (each chunk with its own window size).
+    bounds = [0]
+    while bounds[-1] < n:
+        bounds.append(min(n, bounds[-1] + 1 + len(bounds) % 3))
+    for chunks in (None, list(itertools.pairwise(bounds))):
+        out = sampled_xcorr(feats, gx, gy, exemplar, (6, 6), chunks)
+        np.testing.assert_allclose((out / scale).numpy(), (ref / scale).numpy(), atol=1e-5)

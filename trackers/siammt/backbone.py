@@ -108,6 +108,19 @@ class AlexNet(nn.Module):
         return self
 
 
+def cpu_has_amx_bf16() -> bool:
+    """Whether this CPU has AMX-BF16 tiles (`torch.cpu.get_capabilities`), where oneDNN runs
+    the bf16 backbone ~2.2x faster than float32. AVX512-BF16 alone is not enough: with oneDNN
+    capped to it (ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16) the same Xeon ran bf16 1.7x *slower*
+    than float32 (dot-product throughput is no higher than fp32 FMA on Intel cores), though an
+    AMD EPYC (Zen 4) measured 1.4x faster; see `tracker.py`, "Speed"."""
+    if not torch.cpu.get_capabilities().get("amx_bf16", False):
+        return False
+    # The OS must also grant the AMX tile state (Linux >= 5.16); torch asks for it here.
+    init = getattr(torch.cpu, "_init_amx", None)
+    return bool(init()) if init is not None else True
+
+
 def widths_from_state_dict(state: Mapping[str, torch.Tensor]) -> tuple[int, ...]:
     """The five conv widths of a backbone state dict (keys `convN.0.weight`); KeyError if absent."""
     return tuple(int(state[f"conv{i}.0.weight"].shape[0]) for i in range(1, 6))

@@ -180,13 +180,16 @@ class PeakFinder:
         self.penalty = pen.to(device)
         self.centre = (self.up_size - 1) / 2
         rows, lo, hi = _bilinear_blocks(response_size, params.response_up)
-        self.block_rows, self.block_lo, self.block_hi = (
-            rows.to(device),
-            lo.to(device),
-            hi.to(device),
-        )
-        win = self.hann[rows[:, None, :, None], rows[None, :, None, :]]  # (B, B, f, f)
+        self.block_lo, self.block_hi = lo.to(device), hi.to(device)
+        # Per block (pair), its upsampling rows, window and flat positions: contiguous tables,
+        # so that a candidate block is one row of an index_select, not a 2-D gather.
+        nb, f = rows.shape
+        self.block_up = up[rows].reshape(nb, f * response_size).to(device)  # (B, f * R)
+        pair_r, pair_c = rows[:, None, :, None], rows[None, :, None, :]
+        win = self.hann.cpu()[pair_r, pair_c]  # (B, B, f, f)
         self.block_hann_max = win.amax(dim=(2, 3)).to(device)
+        self.block_hann = win.reshape(nb * nb, f * f).to(device)
+        self.block_pos = (pair_r * self.up_size + pair_c).reshape(nb * nb, f * f).to(device)
 
     def _upsample(self, maps: torch.Tensor, left: torch.Tensor, right: torch.Tensor):
         """left @ maps @ right for maps (..., R, R)."""
@@ -252,19 +255,21 @@ class PeakFinder:
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Bilinear only (module docstring): the blend's flat argmax and logit from the
         `top_blocks` blocks of highest bound, and whether that is provably the full map's."""
-        nb = len(self.block_rows)
+        nb = len(self.block_lo)
         gain = self._gain(total, coarse.amin(dim=(1, 2)))  # near-node samples hold the min
         corner = torch.maximum(coarse[:, self.block_lo], coarse[:, self.block_hi])
         corner = torch.maximum(corner[:, :, self.block_lo], corner[:, :, self.block_hi])
         bound = (corner * gain[:, None, None] + self.block_hann_max).flatten(1)  # (N, B * B)
         k = min(self.top_blocks, nb * nb)
         top, cand = torch.topk(bound, min(k + 1, nb * nb), dim=1)
-        r = self.block_rows[cand[:, :k] // nb]  # (N, k, f) output rows of each block
-        c = self.block_rows[cand[:, :k] % nb]
-        vals = torch.matmul(torch.matmul(self.up[r], best[:, None]), self.up[c].transpose(2, 3))
-        hann = self.hann[r[..., :, None], c[..., None, :]]
+        n, r = len(best), self.size
+        pair = cand[:, :k].reshape(-1)  # (N k,) flat (block row, block column)
+        up_r = self.block_up.index_select(0, pair // nb).reshape(n, k, -1, r)  # (N, k, f, R)
+        up_c = self.block_up.index_select(0, pair % nb).reshape(n, k, -1, r)
+        vals = torch.matmul(torch.matmul(up_r, best[:, None]), up_c.transpose(2, 3))
+        hann = self.block_hann.index_select(0, pair).reshape(vals.shape)
         blend = torch.addcmul(hann, vals, gain[:, None, None, None]).flatten(1)
-        pos = (r[..., :, None] * self.up_size + c[..., None, :]).flatten(1)
+        pos = self.block_pos.index_select(0, pair).reshape(blend.shape)
         peak = blend.amax(dim=1, keepdim=True)
         # Ties go to the lowest flat index, as argmax over the full map does.
         j = torch.where(blend == peak, pos, self.up_size**2).argmin(dim=1, keepdim=True)

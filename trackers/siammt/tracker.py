@@ -55,18 +55,33 @@ The filter runs on (cx, cy, w, h) here (`motion_state`), unlike the `kalman` est
 (cx, cy, a, h): with SiamMT's measurements, four sequences, MOTA / IDF1 at k = 1 / 5 / 10,
 cxcywh 74.6 / 74.8, 68.4 / 71.7, 55.5 / 63.4; cxcyah 74.8 / 72.1, 66.9 / 67.5, 54.7 / 58.8.
 
-Speed (CPU, 2 threads, 0.3x width, 640 x 480, N = 100 targets 30-120 px tall, frame resized to
-1.135, full frame): backbone ~55 ms, κ̃ + Φ̃ ~17 ms, upsampling + peak ~4 ms, box update 0.1 ms,
-motion prior 0.9 ms (`mot-bench speed`). κ̃ and Φ̃ run a few targets at a time (`chunk_bytes`),
-sorted by size, so a chunk's data stay in cache (cache blocking, not a loop over objects; on
-CUDA the whole batch is one chunk). Per chunk, `xcorr_layout="auto"` picks the order of the two
-linear steps: the paper's (crop 3 x 22 x 22 samples, then correlate) or correlating the map
-window the target's samples touch first and sampling the products (`xcorr.sampled_xcorr`: the
-3 scales share one correlation), whichever needs fewer multiply-adds; targets near the trained
-scale take the second, ~1.6x faster at N = 100 (27 -> 17 ms, same run). The backbone is
-compute-bound in float32 (~80 GMAC/s here); `backbone_dtype="bfloat16"` (opt-in) cuts its time
-~1.4x on CPUs with bf16 units (four sequences, k = 5: 28.7 vs 19.8 fps end to end, MOTA / IDF1
-68.8 / 73.3 vs 68.4 / 71.7).
+Speed (CPU, 2 threads, 0.3x width, 640 x 480, N = 100 targets 30-120 px tall, frame resized by
+1.135, full frame; Intel Xeon with AMX shared with another 2-thread job, OMP_WAIT_POLICY=PASSIVE
+(see the end of this paragraph); `mot-bench speed --resolution vga --objects 1 100 --methods siammt
+siamfc-mi --budget-s 150 --threads 2`): backbone 40.6 ms (bf16; 73.8 ms float32 in the run before
+this change), κ̃ + Φ̃ 14.3 ms (29.4 before), upsampling + peak 5.1 ms (5.6 before), box update 0.1
+ms, motion prior 0.9 ms; 61.3 ms a frame (109.7 before; N = 1: 44.4, 78.2 before), 0.171 ms per
+added target (0.318), 46.8x siamfc-mi's 2869 ms (26.3x). On one thread (CPU time, the same inputs):
+0.195 ms per added target in float32, 0.349 before. κ̃ and Φ̃: targets sorted by size run in chunks
+of at most `chunk_bytes` of working set (cache blocking, not a loop over objects; one chunk on
+CUDA). `xcorr_layout="auto"` sends a target to correlate-then-sample (`xcorr.sampled_xcorr`: G = Z
+F^T on the map window its samples touch, shared by its 3 scales, then bilinear sampling and Φ̃'s
+offset sum as two dense matmuls) unless that costs more than `sampled_cost_ratio` times the
+multiply-adds of the paper's crop-then-correlate, i.e. for targets up to ~2x the trained scale.
+Against the previous gather-and-lerp sampling, same inputs, one process, interleaved: κ̃ + Φ̃ at N
+= 100 13.9 -> 6.4 ms (2 threads; 24.2 -> 10.9 ms CPU time on 1 thread), scores equal to 2e-7
+relative; the peak search's candidate blocks from per-block tables, 3.6 -> 2.7 ms (1 thread),
+bit-identical. The backbone is compute-bound: `backbone_dtype="auto"` (default) runs it in bfloat16
+on CPUs with AMX-BF16, 32.3 -> 14.5 ms here (2.2x; features ~1 % from float32). AVX512-BF16 alone
+is not enough: with oneDNN capped to it (ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16, its brgemm bf16
+kernels) the same Xeon took 57.8 ms in bf16 vs 33.4 in float32 (capped to AVX512_CORE: 158 vs 36;
+AVX2: 551 vs 49), so "auto" stays float32 there; an AMD EPYC (Zen 4) measured bf16 1.4x faster
+(force "bfloat16" there). Accuracy, float32 -> bf16 (`mot-bench accuracy` TUD-Stadtmitte +
+PETS09-S2L1, yolo11n), MOTA / IDF1: k = 5 70.5 / 72.3 -> 71.2 / 74.2, k = 10 59.5 / 64.2 -> 60.4 /
+65.0, no sequence lower (earlier, four sequences, k = 5: 68.4 / 71.7 -> 68.8 / 73.3). On a shared
+machine, libgomp's default spin-waiting makes every parallel op wait for a descheduled thread: with
+another 2-thread process running, N = 100 took ~840 ms a frame, ~70 ms with
+OMP_WAIT_POLICY=PASSIVE.
 
 Scores: `propagate` returns sigmoid(logit) in [0, 1], the net's probability that the target is
 at the box returned (the SiamFC head was trained with a logistic loss on these logits): the
@@ -89,8 +104,8 @@ import torch
 
 from mot_pipeline.boxes import iou_matrix
 from trackers.kalman_filter import BoxKalmanFilter, FilterNoise
-from trackers.siammt.backbone import RECEPTIVE_FIELD, STRIDE, output_size
-from trackers.siammt.crop import kappa, roi_grid, valid_input_size
+from trackers.siammt.backbone import RECEPTIVE_FIELD, STRIDE, cpu_has_amx_bf16, output_size
+from trackers.siammt.crop import kappa, roi_grid, sample_bilinear, valid_input_size
 from trackers.siammt.response import (
     PeakFinder,
     SiamParams,
@@ -105,7 +120,7 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "FDSiamfc_30.pth
 # Smallest multiple of S that is >= K: a feature cell whose receptive field starts this far
 # outside the frame sees only padding, so clamping samples to it is exact.
 FULL_PAD = STRIDE * math.ceil(RECEPTIVE_FIELD / STRIDE)
-_DTYPES = ("float32", "bfloat16")
+_DTYPES = ("float32", "bfloat16", "auto")
 _FINGERPRINT_STEP = (61, 67)  # pixels sampled to tell a reused frame buffer from the cached one
 
 
@@ -116,9 +131,11 @@ class SiamMTConfig(SiamParams):
 
     weights: str | None = None  # siamfc-pytorch checkpoint; None: the packaged FDSiamfc_30
     device: str = "cpu"
-    # Backbone arithmetic: "float32" (default) or "bfloat16" (opt-in, where the CPU has bf16
-    # units, e.g. AVX512-BF16; see "Speed" above). The heads always run in float32.
-    backbone_dtype: str = "float32"
+    # Backbone arithmetic: "auto" (bfloat16 on CPUs with AMX-BF16, float32 elsewhere),
+    # "float32" or "bfloat16" (e.g. on an AMD EPYC with AVX512-BF16, measured 1.4x faster).
+    # See "Speed" above: bf16 features differ ~1 % from float32, tracking accuracy did not
+    # drop. The heads always run in float32.
+    backbone_dtype: str = "auto"
     activation: str = "relu"  # the shipped weights were trained with ReLU
     field_of_view: str = "siamfc"  # "siamfc" or "paper", see the module docstring
     exemplar_cells: int = 6
@@ -151,10 +168,13 @@ class SiamMTConfig(SiamParams):
     occlusion_iou: float = 0.3
     gate: float = 13.28  # chi-square (4 dof, 1 %): farther SiamMT boxes are implausible
     # "sampled": Φ̃ on the map, then κ̃ of the products (`xcorr.sampled_xcorr`); "crop": κ̃
-    # then Φ̃, the paper's order; "auto": per chunk, whichever does fewer multiply-adds (see
-    # "Speed" above). The same scores to float rounding.
+    # then Φ̃, the paper's order; "auto": per target, "sampled" unless it needs more than
+    # `sampled_cost_ratio` times the multiply-adds of "crop" (whose bilinear gathers run far
+    # below matmul speed; measured break-even ~3, windows of ~50 cells, i.e. targets ~2x the
+    # trained scale). The same scores to float rounding.
     xcorr_layout: str = "auto"
-    chunk_bytes: int = 2 << 20  # CPU cache blocking of κ̃ + Φ̃ (0: one chunk)
+    sampled_cost_ratio: float = 3.0
+    chunk_bytes: int = 4 << 20  # CPU cache blocking of κ̃ + Φ̃ working sets (0: one chunk)
     profile: bool = False  # record per-stage times (ms) of the last propagate in `stage_ms`
 
 
@@ -173,6 +193,15 @@ class _FrameFeatures:
 
 def _fingerprint(frame: np.ndarray) -> bytes:
     return frame[:: _FINGERPRINT_STEP[0], :: _FINGERPRINT_STEP[1]].tobytes()
+
+
+def resolve_backbone_dtype(name: str, device: torch.device) -> torch.dtype:
+    """The backbone's dtype for `backbone_dtype` `name`: "auto" is bfloat16 on CPUs with
+    AMX-BF16 (where it is measured faster, `cpu_has_amx_bf16`), float32 elsewhere."""
+    if name == "auto":
+        amx = device.type == "cpu" and cpu_has_amx_bf16()
+        return torch.bfloat16 if amx else torch.float32
+    return getattr(torch, name)
 
 
 class SiamMTEstimator:
@@ -198,7 +227,7 @@ class SiamMTEstimator:
         self.device = torch.device(c.device)
         if c.backbone_dtype not in _DTYPES:
             raise ValueError(f"unknown backbone_dtype {c.backbone_dtype!r}; choose from {_DTYPES}")
-        self._dtype = getattr(torch, c.backbone_dtype)
+        self._dtype = resolve_backbone_dtype(c.backbone_dtype, self.device)
         net = load_backbone(c.weights or DEFAULT_WEIGHTS, c.activation, self.device)
         self.net = net.to(self._dtype)
         self.response_size = c.search_cells - c.exemplar_cells + 1
@@ -413,10 +442,11 @@ class SiamMTEstimator:
             if x1 > x0 and y1 > y0:
                 patch[y0 - oy : y1 - oy, x0 - ox : x1 - ox] = resized[y0:y1, x0:x1]
         rgb = cv2.cvtColor(np.ascontiguousarray(patch), cv2.COLOR_BGR2RGB)
-        x = torch.from_numpy(rgb).to(self.device).permute(2, 0, 1).unsqueeze(0).float()
-        if self.device.type == "cpu":
-            x = x.contiguous(memory_format=torch.channels_last)
-        feats = self.net(x.to(self._dtype))[0].permute(1, 2, 0).float().contiguous()  # (Hf, Wf, C)
+        x = torch.from_numpy(rgb).to(self.device).permute(2, 0, 1).unsqueeze(0)
+        # uint8 -> backbone dtype in one pass (0..255 are exact in bf16), channels-last on CPU.
+        fmt = torch.channels_last if self.device.type == "cpu" else torch.preserve_format
+        x = x.to(self._dtype, memory_format=fmt)
+        feats = self.net(x)[0].permute(1, 2, 0).float().contiguous()  # (Hf, Wf, C)
         assert feats.shape[0] == output_size(ny) and feats.shape[1] == output_size(nx)
         return _FrameFeatures(frame, _fingerprint(frame), scale, (ox, oy), (nx, ny), feats, lims)
 
@@ -508,44 +538,73 @@ class SiamMTEstimator:
             self.stage_ms = t.ms
         return logits_np, centre_logits
 
-
     def _scores(self, ff: _FrameFeatures, spacing: np.ndarray, t: _Timer) -> torch.Tensor:
         """κ̃ + Φ̃ of every target's search areas (sample `spacing` (N, S) frame px), in
         chunks of targets of similar size (cache blocking; one chunk on CUDA)."""
         c = self.config
         n, s = spacing.shape
         ns, ex_hw = c.search_cells, (c.exemplar_cells,) * 2
-        per_target = s * ns**2 * ff.features.shape[-1] * 4
-        step = (
-            n
-            if (c.chunk_bytes <= 0 or self.device.type != "cpu")
-            else max(1, c.chunk_bytes // per_target)
-        )
         order = np.argsort(spacing[:, -1], kind="stable")  # similar windows share a chunk
         rois = self._rois(ff, self._t.centre[order], spacing[order], ns)  # (N, S, 4)
+        gx, gy = roi_grid(rois.reshape(-1, 4), ns, ff.size[::-1])
+        gx, gy = gx.reshape(n, s, ns), gy.reshape(n, s, ns)
         # Side of the window of feature cells a target's samples touch (+2: bilinear, rounding).
         window = spacing[order].max(axis=1) * max(ff.scale) * ns / STRIDE + 2
         index = torch.as_tensor(order, device=self.device)
         maps = []
-        for a in range(0, n, step):
-            b = min(n, a + step)
-            chunk = rois[a:b].reshape(-1, 4)
+        for layout, chunks in self._plan(window, s, ff.features.shape[-1]):
+            a, b = chunks[0][0], chunks[-1][1]
             ex = self._t.exemplars[index[a:b]]
-            layout = c.xcorr_layout
-            if layout == "auto":  # G = F Z^T costs no more than correlating the crops
-                layout = "sampled" if window[a:b].max() ** 2 <= s * ns**2 else "crop"
             if layout == "sampled":
-                gx, gy = roi_grid(chunk, ns, ff.size[::-1])
-                gx, gy = gx.reshape(b - a, s, ns), gy.reshape(b - a, s, ns)
-                maps.append(sampled_xcorr(ff.features, gx, gy, ex, ex_hw, timer=t))
+                local = [(i - a, j - a) for i, j in chunks]
+                maps.append(sampled_xcorr(ff.features, gx[a:b], gy[a:b], ex, ex_hw, local, t))
                 continue
-            x = kappa(ff.features, chunk, ns, ff.size[::-1]).reshape(b - a, s, ns**2, -1)
-            t.lap("crop")
-            maps.append(pairwise_xcorr_bmm(x, ex, (ns, ns), ex_hw))
-            t.lap("xcorr")
+            for i, j in chunks:
+                x = sample_bilinear(ff.features, gx[i:j].reshape(-1, ns), gy[i:j].reshape(-1, ns))
+                t.lap("crop")
+                x = x.reshape(j - i, s, ns**2, -1)
+                maps.append(pairwise_xcorr_bmm(x, ex[i - a : j - a], (ns, ns), ex_hw))
+                t.lap("xcorr")
         out = torch.empty((n, *maps[0].shape[1:]), device=self.device, dtype=maps[0].dtype)
         out[index] = torch.cat(maps)
         return out
+
+    def _plan(
+        self, window: np.ndarray, s: int, channels: int
+    ) -> list[tuple[str, list[tuple[int, int]]]]:
+        """Split targets (sorted by size) into runs of one layout, each cut into chunks of at
+        most `chunk_bytes` of working set (one chunk off the CPU): [(layout, [(a, b), ...])]."""
+        c = self.config
+        ns, k = c.search_cells, c.exemplar_cells**2
+        out_side = ns - c.exemplar_cells + 1
+        crop_macs = s * ns**2 * channels * k
+        # G on the window, then A (S ho, he w) x G' (he w, we w) and the (., S wo) B product.
+        w2 = window**2
+        sampled_macs = w2 * (channels * k + s * out_side * k)
+        sampled_macs = sampled_macs + window * s**2 * out_side**2 * c.exemplar_cells
+        if c.xcorr_layout == "auto":
+            sampled = sampled_macs <= c.sampled_cost_ratio * crop_macs
+        else:
+            sampled = np.full(len(window), c.xcorr_layout == "sampled")
+        nbytes = np.where(sampled, w2 * (channels + 2 * k), s * ns**2 * channels) * 4
+        budget = c.chunk_bytes if (c.chunk_bytes > 0 and self.device.type == "cpu") else np.inf
+        plan: list[tuple[str, list[tuple[int, int]]]] = []
+
+        def close(a: int, b: int) -> None:
+            layout = "sampled" if sampled[a] else "crop"
+            if plan and plan[-1][0] == layout:
+                plan[-1][1].append((a, b))
+            else:
+                plan.append((layout, [(a, b)]))
+
+        start, used = 0, 0.0
+        for i in range(len(window)):
+            if i > start and (sampled[i] != sampled[start] or used + nbytes[i] > budget):
+                close(start, i)
+                start, used = i, 0.0
+            used += nbytes[i]
+        close(start, len(window))
+        return plan
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
