@@ -19,12 +19,13 @@ MOT17/20), limited to `lag` frames so that it also runs on a stream, `lag` frame
 
 Interpolating between the detections rather than keeping the estimator's path and spreading the
 error found at t over the gap (a shift growing linearly from 0 at t0): measured with `mot-bench
-accuracy` (YOLO11n, MOTA / IDF1, shift -> interpolation), siammt k = 5: PETS09-S2L1 77.7 / 73.4
--> 81.5 / 74.8, KITTI-17 64.3 / 74.4 -> 67.1 / 75.6, TUD-Campus 58.5 / 66.0 both,
-TUD-Stadtmitte 78.0 / 83.4 -> 78.0 / 83.3; k = 10 PETS09-S2L1 72.5 / 69.6 -> 76.9 / 71.4,
-KITTI-17 51.0 / 71.0 -> 50.1 / 70.5; kalman within 0.6 points. Between two detections the
-Siamese boxes wiggle around the path more than people deviate from a straight line over k
-frames; what SiamMT adds is that the second detection is matched to the right track at all.
+accuracy` (YOLO11n, float32 backbone, MOTA / IDF1, shift -> interpolation), siammt k = 5:
+PETS09-S2L1 77.7 / 73.4 -> 81.5 / 74.8, KITTI-17 64.3 / 74.4 -> 67.1 / 75.6, TUD-Campus
+58.5 / 66.0 both, TUD-Stadtmitte 78.0 / 83.4 -> 78.0 / 83.3; k = 10 PETS09-S2L1 72.5 / 69.6 ->
+76.9 / 71.4, KITTI-17 51.0 / 71.0 -> 50.1 / 70.5; kalman within 0.6 points. Between two
+detections the Siamese boxes wiggle around the path more than people deviate from a straight
+line over k frames; what SiamMT adds is that the second detection is matched to the right
+track at all.
 """
 
 from __future__ import annotations

@@ -111,6 +111,21 @@ def test_existing_result_needs_overwrite(tmp_path, capsys):
     assert (out / "TUD-Campus.txt").read_text() == before
 
 
+def test_lag_flag_online_and_revised_output(tmp_path, capsys):
+    seq = small_sequence(tmp_path, frames=12)
+    base = (seq, "--detector", "public", "--tracker", "kalman", "-k", "3", "--no-eval")
+    assert run_cli(capsys, *base, "-o", tmp_path / "online", "--lag", "0")[0] == 0
+    assert run_cli(capsys, *base, "-o", tmp_path / "revised")[0] == 0
+    online = read_mot_file(tmp_path / "online" / "TUD-Campus.txt", "result")
+    revised = read_mot_file(tmp_path / "revised" / "TUD-Campus.txt", "result")
+    # Revision reports tentative frames once confirmed: never fewer rows than online.
+    assert len(revised.ids) > len(online.ids)
+    assert set(online.frames.tolist()) <= set(revised.frames.tolist())
+    code, _, err = run_cli(capsys, *base, "-o", tmp_path / "bad", "--lag", "-1")
+    assert_one_line_error(code, err, "lag must be >= 0")
+    assert not (tmp_path / "bad").exists()
+
+
 def test_boxes_outside_the_image_and_zero_size(tmp_path, capsys):
     seq = small_sequence(tmp_path)
     rows = [

@@ -46,34 +46,20 @@ def test_frames_between_two_detections_are_interpolated():
 
 
 def test_confirmed_track_backfills_its_tentative_and_lost_frames():
-    sm = FixedLagSmoother(lag=4)
-    out = push(sm, 0, snap([7], [BOX], [True], [False]), True)  # tentative
-    out += push(sm, 1, snap([7], [BOX], [False], [False]), False)
-    out += push(
-        sm,
-        2,
-        snap(
-            [7],
-            [BOX],
-            [True],
-            [True],
-        ),
-        True,
-    )  # confirmed
-    out += push(sm, 3, snap([7], [BOX], [False], [True]), False)
-    out += push(sm, 4, snap([7], [BOX], [False], [False]), True)  # missed: lost
-    out += push(sm, 5, snap([7], [BOX], [False], [False]), False)
-    out += push(
-        sm,
-        6,
-        snap(
-            [7],
-            [BOX],
-            [True],
-            [True],
-        ),
-        True,
-    )  # found again
+    # (detected, visible online, detector ran) per frame: tentative at 0, confirmed at 2,
+    # missed (LOST) at 4, found again at 6.
+    script = [
+        (True, False, True),
+        (False, False, False),
+        (True, True, True),
+        (False, True, False),
+        (False, False, True),
+        (False, False, False),
+        (True, True, True),
+    ]
+    sm, out = FixedLagSmoother(lag=4), []
+    for t, (detected, visible, ran) in enumerate(script):
+        out += push(sm, t, snap([7], [BOX], [detected], [visible]), ran)
     out += sm.flush()
     assert [r.tracks.ids.tolist() for r in out] == [[7]] * 7
 
