@@ -1,6 +1,7 @@
 """ByteTrack's matching cascade, on arrays only.
 
-1. Confirmed tracks (tracked and lost) against high-score detections, fused affinity.
+1. Confirmed tracks (tracked and lost) against high-score detections, fused affinity; where
+   the estimator gives a second, motion-only prediction (`prior_boxes`), the better of the two.
 2. Tracks still unmatched that were tracked at the previous detector frame against the
    low-score detections, plain IoU: occluded people often come back with a low score.
 3. Tentative tracks against the high-score detections left over.
@@ -72,8 +73,17 @@ def match_cascade(
     detections: Detections,
     config: CascadeConfig | None = None,
     gap_seconds: float = 0.0,
+    prior_boxes: np.ndarray | None = None,
 ) -> CascadeResult:
-    """`gap_seconds`: time since the previous detector frame (sets the box buffer)."""
+    """`gap_seconds`: time since the previous detector frame (sets the box buffer).
+
+    `prior_boxes` (same rows as `track_boxes`, optional): a second prediction per track (e.g.
+    a detection-only Kalman filter beside an appearance tracker's box). The first pass scores
+    a confirmed track and a detection by the better of their two affinities, so a track that
+    appearance dragged onto a neighbour can still take the detection its motion predicts.
+    """
+    if prior_boxes is not None and np.shape(prior_boxes) != np.shape(track_boxes):
+        raise ValueError("prior_boxes must have the shape of track_boxes")
     c = config or CascadeConfig()
     params = {"buffer": c.buffer_per_second * gap_seconds}
     if c.affinity == "fused_iou":
@@ -85,16 +95,17 @@ def match_cascade(
     low = np.flatnonzero((scores > c.low_score) & (scores < c.high_score))
     matches: list[np.ndarray] = []
 
-    def run(t_rows: np.ndarray, d_rows: np.ndarray, fn, min_aff: float):
-        aff = fn(
-            track_boxes[t_rows], track_scores[t_rows], detections.boxes[d_rows], scores[d_rows]
-        )
+    def run(t_rows: np.ndarray, d_rows: np.ndarray, fn, min_aff: float, prior=None):
+        det_boxes, det_scores = detections.boxes[d_rows], scores[d_rows]
+        aff = fn(track_boxes[t_rows], track_scores[t_rows], det_boxes, det_scores)
+        if prior is not None:
+            aff = np.maximum(aff, fn(prior[t_rows], track_scores[t_rows], det_boxes, det_scores))
         a = assign(aff, min_aff)
         matches.append(np.stack([t_rows[a.matches[:, 0]], d_rows[a.matches[:, 1]]], axis=1))
         return t_rows[a.unmatched_rows], d_rows[a.unmatched_cols]
 
     confirmed = rows[~groups.tentative]
-    left_tracks, left_high = run(confirmed, high, affinity, c.min_affinity_first)
+    left_tracks, left_high = run(confirmed, high, affinity, c.min_affinity_first, prior_boxes)
     second = left_tracks[groups.tracked[left_tracks]]
     lost_left = left_tracks[~groups.tracked[left_tracks]]
     second_left, _ = run(second, low, iou_affinity, c.min_iou_second)

@@ -75,14 +75,24 @@ class Lifecycle:
         self.last_detected = np.zeros(0, np.int64)
         self.boxes = np.zeros((0, 4), np.float32)
         self.scores = np.zeros(0, np.float32)
+        # The estimator's second prediction, rows of `ids`; only between `propagated` and
+        # `detected` (association), None otherwise.
+        self.prior_boxes: np.ndarray | None = None
         self._detected_now = np.zeros(0, bool)
         self._first_frame = True
 
     def groups(self) -> TrackGroups:
         return TrackGroups(self.states == TrackState.TRACKED, self.states == TrackState.TENTATIVE)
 
-    def propagated(self, ids: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> None:
-        """Store the motion estimator's boxes and confidences for this frame (any order)."""
+    def propagated(
+        self,
+        ids: np.ndarray,
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        prior_boxes: np.ndarray | None = None,
+    ) -> None:
+        """Store the motion estimator's boxes and confidences for this frame (any order), and
+        its optional second prediction (`trackers.PriorBoxes`) for this frame's association."""
         ids = np.asarray(ids, np.int64)
         if len(ids) != len(self.ids) or not np.isin(self.ids, ids).all():
             raise RuntimeError("motion estimator and lifecycle disagree on the live tracks")
@@ -90,6 +100,9 @@ class Lifecycle:
         rows = order[np.searchsorted(ids, self.ids, sorter=order)]
         self.boxes = np.asarray(boxes, np.float32)[rows]
         self.scores = np.asarray(scores, np.float32)[rows]
+        if prior_boxes is not None:
+            prior_boxes = np.asarray(prior_boxes, np.float32)[rows]
+        self.prior_boxes = prior_boxes
         self._detected_now = np.zeros(len(self.ids), bool)
 
     def detected(
@@ -97,6 +110,7 @@ class Lifecycle:
     ) -> LifecycleUpdate:
         """Apply a detector frame's matches: update states, start and end tracks."""
         c = self.config
+        self.prior_boxes = None
         t, d = match.matches[:, 0], match.matches[:, 1]
         self.boxes[t], self.scores[t] = detections.boxes[d], detections.scores[d]
         self.hits[t] += 1

@@ -18,7 +18,7 @@ from mot_pipeline.boxes import clip, valid_mask
 from mot_pipeline.lifecycle import Lifecycle, LifecycleConfig
 from mot_pipeline.smoothing import FixedLagSmoother
 from mot_pipeline.types import Detections, FrameResult
-from trackers import MotionEstimator
+from trackers import MotionEstimator, PriorBoxes
 
 DEFAULT_FRAME_RATE = 30.0
 MIN_DETECTION_SIZE = 1.0  # px; smaller (or non-finite) detector boxes are dropped
@@ -111,7 +111,9 @@ class Pipeline:
         t0 = time.perf_counter()
         life, detect_s = self.lifecycle, 0.0
         if len(life.ids):
-            life.propagated(self.tracker.ids, *self.tracker.propagate(frame))
+            boxes, scores = self.tracker.propagate(frame)
+            prior = self.tracker.prior_boxes if isinstance(self.tracker, PriorBoxes) else None
+            life.propagated(self.tracker.ids, boxes, scores, prior)
         detections = None
         if self.frame_index % self.config.detect_every == 0:
             t1 = time.perf_counter()
@@ -119,7 +121,13 @@ class Pipeline:
             detect_s = time.perf_counter() - t1
             gap_s = self.config.detect_every / self.frame_rate
             match = match_cascade(
-                life.boxes, life.scores, life.groups(), detections, self.config.association, gap_s
+                life.boxes,
+                life.scores,
+                life.groups(),
+                detections,
+                self.config.association,
+                gap_s,
+                life.prior_boxes,
             )
             update = life.detected(self.frame_index, match, detections)
             self.tracker.remove(update.removed)

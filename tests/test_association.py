@@ -91,3 +91,23 @@ def test_cascade_gating_config():
         tracks, np.ones(1), _groups([1], [0]), dets, CascadeConfig(min_affinity_first=0.3)
     )
     assert loose.matches.tolist() == [[0, 0]] and strict.matches.size == 0
+
+
+def test_cascade_prior_boxes_rescue_confirmed_tracks_only():
+    # Track 0 (tracked) and track 1 (lost) drifted 30 px right of their people; their motion
+    # priors sit on the detections. Track 2 is tentative: its prior is not consulted.
+    tracks = np.array([[30, 0, 40, 20], [130, 0, 140, 20], [230, 0, 240, 20]], np.float32)
+    prior = np.array([[0, 0, 10, 20], [100, 0, 110, 20], [200, 0, 210, 20]], np.float32)
+    dets = Detections([[0, 0, 10, 20], [100, 0, 110, 20], [200, 0, 210, 20]], [0.9] * 3)
+    groups = _groups([1, 0, 0], [0, 0, 1])
+    without = match_cascade(tracks, np.ones(3), groups, dets)
+    assert without.matches.size == 0
+    with_prior = match_cascade(tracks, np.ones(3), groups, dets, prior_boxes=prior)
+    assert sorted(map(tuple, with_prior.matches)) == [(0, 0), (1, 1)]
+    assert with_prior.unmatched_tracks.tolist() == [2]
+    # The better of the two boxes wins: a prior far off does not undo a good match.
+    far = prior + 500
+    same = match_cascade(prior, np.ones(3), groups, dets, prior_boxes=far)
+    assert sorted(map(tuple, same.matches)) == [(0, 0), (1, 1), (2, 2)]
+    with pytest.raises(ValueError, match="prior_boxes"):
+        match_cascade(tracks, np.ones(3), groups, dets, prior_boxes=prior[:2])

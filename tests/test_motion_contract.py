@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from trackers import REGISTRY, MotionEstimator, create
+from trackers import REGISTRY, MotionEstimator, PriorBoxes, create
 
 FRAME = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
 BOXES = np.array([[20, 30, 60, 110], [150, 40, 190, 130], [250, 100, 290, 200]], np.float32)
@@ -66,3 +66,16 @@ def test_duplicate_ids_and_non_finite_boxes_rejected(estimator):
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="finite"):
         estimator.add(FRAME, bad, np.arange(len(bad)))
+
+
+def test_prior_boxes_follow_ids(estimator):
+    """Estimators with `prior_boxes` give one finite box per live track after `propagate`."""
+    if not isinstance(estimator, PriorBoxes):
+        pytest.skip("no prior_boxes")
+    estimator.add(FRAME, BOXES, np.array([7, 3, 9]))
+    estimator.remove(np.array([3]))
+    estimator.propagate(FRAME)
+    prior = estimator.prior_boxes
+    assert prior is not None and prior.shape == (2, 4) and np.isfinite(prior).all()
+    # Nothing moves in a still frame: the prior stays on the boxes, in the order of `ids`.
+    np.testing.assert_allclose(prior, BOXES[[0, 2]], atol=1e-3)

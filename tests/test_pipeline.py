@@ -104,3 +104,43 @@ def test_config_and_argument_must_agree():
         Pipeline(ScriptedDetector(STARTS, VEL), create("hold"), 3, config=PipelineConfig(2))
     with pytest.raises(ValueError):
         Pipeline(ScriptedDetector(STARTS, VEL), create("hold"), detect_every=0)
+
+
+class DriftingEstimator:
+    """Kalman boxes pushed `drift` px further right every frame since the last correction, as
+    an appearance tracker dragged onto a neighbour would be; `prior_boxes` are the Kalman
+    boxes themselves."""
+
+    def __init__(self, drift: float, with_prior: bool) -> None:
+        self._kf, self.drift, self.with_prior = create("kalman"), drift, with_prior
+        self.prior_boxes, self._frames = None, 0
+
+    ids = property(lambda self: self._kf.ids)
+
+    def add(self, frame, boxes, ids):
+        self._kf.add(frame, boxes, ids)
+        self._frames = 0
+
+    def remove(self, ids):
+        self._kf.remove(ids)
+
+    def reset(self):
+        self._kf.reset()
+
+    def propagate(self, frame):
+        boxes, scores = self._kf.propagate(frame)
+        self.prior_boxes = boxes if self.with_prior else None
+        self._frames += 1
+        return boxes + self.drift * self._frames * np.float32([1, 0, 1, 0]), scores
+
+
+def test_estimator_prior_boxes_keep_a_drifting_track():
+    reported = {}
+    for with_prior in (False, True):
+        det = ScriptedDetector(STARTS[:1], VEL)
+        pipe = Pipeline(det, DriftingEstimator(8.0, with_prior), detect_every=5)
+        reported[with_prior] = [r.tracks.ids.tolist() for r in pipe.run([FRAME] * 21)]
+    # 40 px of drift by the next detection: the track misses it and later detections start
+    # tracks that never get a second hit.
+    assert reported[False][0] == [1] and reported[False][-1] == []
+    assert reported[True] == [[1]] * 21

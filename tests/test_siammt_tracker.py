@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mot_pipeline.boxes import iou_matrix, xyxy_to_cxcywh
-from trackers import MotionEstimator, create
+from trackers import MotionEstimator, PriorBoxes, create
 from trackers.siammt import SiamMTConfig, SiamMTEstimator
 
 cv2 = pytest.importorskip("cv2")
@@ -331,6 +331,38 @@ def test_motion_prior_carries_an_occluded_target(seq):
     out, scores = est.propagate(hidden)
     assert not est.last_accepted[0] and scores[0] < 0.5
     np.testing.assert_allclose(xyxy_to_cxcywh(out)[0, :2] - before, v, atol=1.0)
+
+
+def test_prior_boxes_are_the_kalman_estimators(seq):
+    """`prior_boxes`: the detection-only Kalman filter's boxes, in the order of `ids`, for
+    association beside SiamMT's own; off with `association_prior=False`."""
+    frames, boxes = seq
+    ids, box = boxes[0]
+    est, ref = SiamMTEstimator(), create("kalman")
+    for t, frame in enumerate(frames[:6]):
+        if t in (0, 5):  # detector frames: correct all but the first target, add a new one
+            keep = slice(1, None) if t else slice(None)
+            new_id = np.array([99], np.int64)
+            add_ids = ids[keep] if t == 0 else np.concatenate([new_id, ids[keep]])
+            add_boxes = box[keep] if t == 0 else np.concatenate([box[:1] + 5, box[keep]])
+            est.add(frame, add_boxes, add_ids)
+            ref.add(frame, add_boxes, add_ids)
+        else:
+            est.propagate(frame)
+            expected, _ = ref.propagate(frame)
+            rows = [int(np.flatnonzero(ref.ids == i)[0]) for i in est.ids]
+            np.testing.assert_array_equal(est.prior_boxes, expected[rows])
+    est.remove(ids[:2])
+    ref.remove(ids[:2])
+    est.propagate(frames[6])
+    expected, _ = ref.propagate(frames[6])
+    rows = [int(np.flatnonzero(ref.ids == i)[0]) for i in est.ids]
+    np.testing.assert_array_equal(est.prior_boxes, expected[rows])
+    assert isinstance(est, PriorBoxes)
+    off = SiamMTEstimator(SiamMTConfig(association_prior=False))
+    off.add(frames[0], box, ids)
+    off.propagate(frames[1])
+    assert off.prior_boxes is None
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

@@ -39,6 +39,17 @@ class MotionEstimator(Protocol):
     def reset(self) -> None: ...
 
 
+@runtime_checkable
+class PriorBoxes(Protocol):
+    """Optional extra of a `MotionEstimator`: `prior_boxes`, after `propagate`, is a second
+    prediction per live track (rows of `ids`, xyxy) from motion alone, or None. Association
+    then lets a detection match either box: an appearance tracker that drifts onto a
+    neighbour still finds the detection a Kalman filter would have given its track."""
+
+    @property
+    def prior_boxes(self) -> np.ndarray | None: ...
+
+
 # name -> "module:Class". Each class takes one optional frozen config dataclass, found as its
 # `Config` attribute, so YAML presets can be validated before anything heavy is imported.
 REGISTRY: dict[str, str] = {
