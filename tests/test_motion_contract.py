@@ -68,14 +68,19 @@ def test_duplicate_ids_and_non_finite_boxes_rejected(estimator):
         estimator.add(FRAME, bad, np.arange(len(bad)))
 
 
-def test_prior_boxes_follow_ids(estimator):
+def test_prior_boxes_follow_ids():
     """Estimators with `prior_boxes` give one finite box per live track after `propagate`."""
-    if not isinstance(estimator, PriorBoxes):
-        pytest.skip("no prior_boxes")
-    estimator.add(FRAME, BOXES, np.array([7, 3, 9]))
-    estimator.remove(np.array([3]))
-    estimator.propagate(FRAME)
-    prior = estimator.prior_boxes
-    assert prior is not None and prior.shape == (2, 4) and np.isfinite(prior).all()
-    # Nothing moves in a still frame: the prior stays on the boxes, in the order of `ids`.
-    np.testing.assert_allclose(prior, BOXES[[0, 2]], atol=1e-3)
+    checked = []
+    for name in sorted(REGISTRY):
+        estimator = create(name)
+        if not isinstance(estimator, PriorBoxes):
+            continue
+        estimator.add(FRAME, BOXES, np.array([7, 3, 9]))
+        estimator.remove(np.array([3]))
+        estimator.propagate(FRAME)
+        prior = estimator.prior_boxes
+        assert prior is not None and prior.shape == (2, 4) and np.isfinite(prior).all()
+        # Nothing moves in a still frame: the prior stays on the boxes, in the order of `ids`.
+        np.testing.assert_allclose(prior, BOXES[[0, 2]], atol=1e-3)
+        checked.append(name)
+    assert "siammt" in checked

@@ -73,13 +73,16 @@ class AlexNet(nn.Module):
             ]
             if i < 4:
                 layers.append(nn.BatchNorm2d(out_ch, eps=bn_eps))
+            # Max-pooling before the activation: both activations are monotone, so this equals
+            # SiamFC's activation-then-pool exactly and activates 4x fewer values.
+            if _POOL_AFTER[i]:
+                layers.append(nn.MaxPool2d(3, 2))
+            if i < 4:
                 layers.append(
                     nn.ReLU(inplace=True)
                     if activation == "relu"
                     else nn.LeakyReLU(_LEAKY_SLOPE, inplace=True)
                 )
-            if _POOL_AFTER[i]:
-                layers.append(nn.MaxPool2d(3, 2))
             setattr(self, f"conv{i + 1}", nn.Sequential(*layers))
             in_ch = out_ch
         self.eval()
@@ -92,6 +95,14 @@ class AlexNet(nn.Module):
         for i in range(1, 6):
             x = getattr(self, f"conv{i}")(x)
         return x
+
+    def take_bgr(self) -> AlexNet:
+        """Reverse conv1's input channels in place, so the net takes BGR (OpenCV's order)
+        instead of RGB: the same features (to float rounding) without a colour conversion."""
+        conv1: nn.Conv2d = self.conv1[0]
+        with torch.no_grad():
+            conv1.weight.copy_(conv1.weight.flip(1))
+        return self
 
     def fuse_batchnorm(self) -> AlexNet:
         """Fold each eval-mode BatchNorm into its convolution, in place (inference only)."""

@@ -249,7 +249,7 @@ class SiamMTEstimator:
             raise ValueError(f"unknown backbone_dtype {c.backbone_dtype!r}; choose from {_DTYPES}")
         self._dtype = resolve_backbone_dtype(c.backbone_dtype, self.device)
         net = load_backbone(c.weights or DEFAULT_WEIGHTS, c.activation, self.device)
-        self.net = net.to(self._dtype)
+        self.net = net.take_bgr().to(self._dtype)
         self.response_size = c.search_cells - c.exemplar_cells + 1
         self.peaks = PeakFinder(c, self.response_size, self.device)
         self._scales = c.scale_factors()
@@ -462,19 +462,25 @@ class SiamMTEstimator:
         (ox, oy), (nx, ny), lims = self._region(lo, hi, (wr, hr))
         x0, y0 = max(ox, 0), max(oy, 0)
         x1, y1 = min(ox + nx, wr), min(oy + ny, hr)
-        if x0 == ox and y0 == oy and x1 == ox + nx and y1 == oy + ny:
-            patch = resized[oy : oy + ny, ox : ox + nx]
-        else:
-            mean = cv2.mean(resized)[:3]
-            patch = np.empty((ny, nx, 3), np.uint8)
-            patch[:] = np.round(mean).astype(np.uint8)
-            if x1 > x0 and y1 > y0:
-                patch[y0 - oy : y1 - oy, x0 - ox : x1 - ox] = resized[y0:y1, x0:x1]
-        rgb = cv2.cvtColor(np.ascontiguousarray(patch), cv2.COLOR_BGR2RGB)
-        x = torch.from_numpy(rgb).to(self.device).permute(2, 0, 1).unsqueeze(0)
-        # uint8 -> backbone dtype in one pass (0..255 are exact in bf16), channels-last on CPU.
-        fmt = torch.channels_last if self.device.type == "cpu" else torch.preserve_format
-        x = x.to(self._dtype, memory_format=fmt)
+        # The input is built in one pass: BGR (the net's conv1 takes it, `take_bgr`), the
+        # frame's mean colour beyond its border, converted from uint8 while copied; on the CPU
+        # straight into the backbone's dtype, channels-last; on CUDA as uint8, converted there.
+        cpu = self.device.type == "cpu"
+        x = torch.empty(
+            (1, 3, ny, nx),
+            dtype=self._dtype if cpu else torch.uint8,
+            memory_format=torch.channels_last,
+        )
+        hwc = x[0].permute(1, 2, 0)  # (ny, nx, 3) view of the same memory
+        if (x0, y0, x1, y1) != (ox, oy, ox + nx, oy + ny):
+            hwc[:] = torch.tensor(np.round(cv2.mean(resized)[:3]), dtype=x.dtype)
+        if x1 > x0 and y1 > y0:
+            src = resized[y0:y1, x0:x1]
+            if min(src.strides) < 0:  # torch cannot view negative strides (e.g. frame[:, ::-1])
+                src = src.copy()
+            hwc[y0 - oy : y1 - oy, x0 - ox : x1 - ox] = torch.from_numpy(src)
+        if not cpu:
+            x = x.to(self.device).to(self._dtype)
         feats = self.net(x)[0].permute(1, 2, 0).float().contiguous()  # (Hf, Wf, C)
         assert feats.shape[0] == output_size(ny) and feats.shape[1] == output_size(nx)
         return _FrameFeatures(frame, _fingerprint(frame), scale, (ox, oy), (nx, ny), feats, lims)
