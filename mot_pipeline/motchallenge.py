@@ -419,29 +419,68 @@ def rows_from_frame_results(frame_results: Iterable[FrameResult]) -> MotRows:
     return MotRows(frames, ids, boxes, scores, np.full(n, UNUSED), np.ones(n), kind="result")
 
 
-def format_result_rows(rows: MotRows) -> tuple[str, int]:
-    """MOTChallenge result text (`frame,id,left,top,width,height,conf,-1,-1,-1`, 1-based,
-    sorted by frame then id) and the number of rows left out because their box is not finite or
-    rounds to a width/height of 0 (such rows would make the file invalid for evaluators)."""
+def _sorted_mot_boxes(rows: MotRows) -> tuple[np.ndarray, np.ndarray]:
+    """Row order (frame, then id) and the 1-based `left, top, width, height` of every row,
+    rounded as written; rows whose box is not finite or rounds to a side of 0 are left out of
+    the order."""
     xywh = xyxy_to_xywh(rows.boxes).astype(np.float64)
     xywh[:, :2] += MOT_OFFSET
     xywh = np.round(xywh, BOX_DECIMALS)
     keep = np.isfinite(xywh).all(axis=1) & (xywh[:, 2:] > 0).all(axis=1)
-    scores = np.nan_to_num(rows.scores.astype(np.float64), nan=0.0)
     order = np.lexsort((rows.ids, rows.frames))
-    order = order[keep[order]]
-    b, s = BOX_DECIMALS, SCORE_DECIMALS
-    lines = [
-        f"{f + MOT_OFFSET},{i},{x:.{b}f},{y:.{b}f},{w:.{b}f},{h:.{b}f},{c:.{s}f},-1,-1,-1\n"
-        for f, i, (x, y, w, h), c in zip(
+    return order[keep[order]], xywh
+
+
+def _mot_lines(rows: MotRows, order: np.ndarray, xywh: np.ndarray, tails: list[str]) -> str:
+    b = BOX_DECIMALS
+    return "".join(
+        f"{f + MOT_OFFSET},{i},{x:.{b}f},{y:.{b}f},{w:.{b}f},{h:.{b}f},{tail}\n"
+        for f, i, (x, y, w, h), tail in zip(
             rows.frames[order].tolist(),
             rows.ids[order].tolist(),
             xywh[order].tolist(),
-            scores[order].tolist(),
+            tails,
             strict=True,
         )
-    ]
-    return "".join(lines), int((~keep).sum())
+    )
+
+
+def format_result_rows(rows: MotRows) -> tuple[str, int]:
+    """MOTChallenge result text (`frame,id,left,top,width,height,conf,-1,-1,-1`, 1-based,
+    sorted by frame then id) and the number of rows left out because their box is not finite or
+    rounds to a width/height of 0 (such rows would make the file invalid for evaluators)."""
+    order, xywh = _sorted_mot_boxes(rows)
+    scores = np.nan_to_num(rows.scores.astype(np.float64), nan=0.0)
+    tails = [f"{c:.{SCORE_DECIMALS}f},-1,-1,-1" for c in scores[order].tolist()]
+    return _mot_lines(rows, order, xywh, tails), len(rows) - len(order)
+
+
+def format_gt_rows(rows: MotRows) -> str:
+    """Ground-truth text in the style it was read in (`rows.style`): MOT15 `...,flag,-1,-1,-1`
+    (world coordinates are not kept), MOT16/17/20 `...,flag,class,visibility`; 1-based, sorted
+    by frame then id. A box that cannot be written raises ValueError: ground truth stays whole."""
+    if rows.kind != "gt" or rows.style not in GT_COLUMNS.values():
+        raise ValueError("format_gt_rows needs ground-truth rows with a style")
+    order, xywh = _sorted_mot_boxes(rows)
+    if len(order) != len(rows):
+        raise ValueError("ground truth with a box that is not finite or has no area")
+    flags = rows.scores[order].tolist()
+    if rows.style == GT_STYLE_MOT15:
+        tails = [f"{c:g},-1,-1,-1" for c in flags]
+    else:
+        classes, visibility = rows.classes[order].tolist(), rows.visibility[order].tolist()
+        extra = zip(flags, classes, visibility, strict=True)
+        tails = [f"{c:g},{k},{v:g}" for c, k, v in extra]
+    return _mot_lines(rows, order, xywh, tails)
+
+
+def format_seqinfo(info: SequenceInfo) -> str:
+    """A seqinfo.ini for `info`, as MOTChallenge writes it."""
+    return (
+        f"[Sequence]\nname={info.name}\nimDir={info.im_dir}\nframeRate={info.frame_rate:g}\n"
+        f"seqLength={info.length}\nimWidth={info.width}\nimHeight={info.height}\n"
+        f"imExt={info.im_ext}\n"
+    )
 
 
 def write_result_rows(

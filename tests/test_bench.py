@@ -3,6 +3,7 @@ and the VOT-style metrics on hand-computed cases."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 from helpers import SAMPLE, SHARED, small_sequence
 
-from mot_pipeline.bench import accuracy, mvot, speed, tracker_kwargs
+from mot_pipeline.bench import accuracy, mvot, speed, tracker_kwargs, variants
 from mot_pipeline.cli.bench import main
 from mot_pipeline.motchallenge import MotRows
 
@@ -481,3 +482,62 @@ def test_mvot_tiny(tmp_path, capsys):
     assert report["machine"]["cpu"] and report["settings"]["sensitivity"] == 30.0
     md = (out / mvot.MVOT_MD).read_text()
     assert md.count("| kalman |") == 3 and "robustness" in md
+
+
+# --------------------------------------------------------------------------------------------
+# variants
+# --------------------------------------------------------------------------------------------
+
+
+def test_flip_and_half_rows_by_hand():
+    rows = MotRows([0, 1, 2, 3, 4], [1] * 5, [[10, 20, 30, 40]] * 5, [1] * 5, [-1] * 5, [1] * 5)
+    np.testing.assert_array_equal(variants.flip_rows(rows, 100).boxes[0], [70, 20, 90, 40])
+    half = variants.half_rows(rows)
+    assert half.frames.tolist() == [0, 1, 2] and len(half) == 3
+
+
+def test_variants_write_transformed_sequences(tmp_path, capsys):
+    import cv2
+
+    from mot_pipeline.evaluation import evaluate
+    from mot_pipeline.motchallenge import read_mot_file, read_seqinfo
+
+    seq = small_sequence(tmp_path, frames=5)
+    out = tmp_path / "variants"
+    code, _, err = bench(capsys, "variants", seq, "-o", out)
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["TUD-Campus-flip", "TUD-Campus-half"]
+    info, gt = read_seqinfo(seq), read_mot_file(seq / "gt" / "gt.txt", "gt")
+
+    flip = out / "TUD-Campus-flip"
+    assert read_seqinfo(flip) == dataclasses.replace(info, name="TUD-Campus-flip")
+    flipped = read_mot_file(flip / "gt" / "gt.txt", "gt")
+    np.testing.assert_allclose(flipped.boxes, variants.flip_rows(gt, info.width).boxes, atol=1e-3)
+    a = cv2.imread(str(flip / "img1" / "000003.jpg")).astype(float)
+    b = cv2.imread(str(seq / "img1" / "000003.jpg"))[:, ::-1].astype(float)
+    assert np.abs(a - b).mean() < 3  # mirrored, re-encoded as JPEG
+
+    half = out / "TUD-Campus-half"
+    assert read_seqinfo(half) == dataclasses.replace(
+        info, name="TUD-Campus-half", frame_rate=info.frame_rate / 2, length=3
+    )
+    names = sorted(p.name for p in (half / "img1").iterdir())
+    assert names == ["000001.jpg", "000002.jpg", "000003.jpg"]
+    assert (half / "img1" / "000002.jpg").read_bytes() == (seq / "img1" / "000003.jpg").read_bytes()
+    halved = read_mot_file(half / "gt" / "gt.txt", "gt")
+    assert set(halved.frames.tolist()) == {0, 1, 2}
+    # Each variant's gt, fed back as a tracker's result, scores perfectly on it.
+    for variant in (flip, half):
+        g = read_mot_file(variant / "gt" / "gt.txt", "gt")
+        as_result = MotRows(g.frames, g.ids, g.boxes, g.scores, -np.ones(len(g)), np.ones(len(g)))
+        scores = evaluate([(variant.name, g, as_result, read_seqinfo(variant))])["overall"]
+        assert scores["MOTA"] == pytest.approx(1.0) and scores["IDF1"] == pytest.approx(1.0)
+    assert not list(out.glob(".*"))  # no temporary folders left
+
+
+def test_variants_need_ground_truth(tmp_path, capsys):
+    seq = small_sequence(tmp_path, frames=2)
+    (seq / "gt" / "gt.txt").unlink()
+    code, _, err = bench(capsys, "variants", seq, "-o", tmp_path / "out")
+    assert code == 2 and err.count("\n") == 1 and "gt/gt.txt" in err
+    assert not (tmp_path / "out").exists()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import MOT_DIR, SEQUENCES
+from helpers import MOT_DIR, SAMPLE, SEQUENCES
 
 from mot_pipeline.errors import InputError
 from mot_pipeline.motchallenge import (
@@ -17,8 +17,11 @@ from mot_pipeline.motchallenge import (
     ResultWriter,
     atomic_write,
     detections_by_frame,
+    format_gt_rows,
+    format_seqinfo,
     read_detections,
     read_mot_file,
+    read_seqinfo,
     write_result_rows,
     write_results,
     write_submission_zip,
@@ -71,6 +74,29 @@ def test_gt_flavours_are_recognised_per_file(tmp_path: Path) -> None:
     np.testing.assert_array_equal(mot16.classes, [1, 7])
     np.testing.assert_allclose(mot16.visibility, [0.75, 0.1])
     np.testing.assert_array_equal(mot16.scores, [1, 0])
+
+
+def test_gt_writer_round_trips_both_flavours(tmp_path: Path) -> None:
+    mot16_text = "2,1,2.000,2.000,10.000,10.000,0,7,0.1\n1,1,1.000,1.000,10.000,10.000,1,1,0.75\n"
+    mot16 = read_mot_file(_write(tmp_path, mot16_text, "b.txt"), "gt")
+    text = format_gt_rows(mot16)
+    assert text.splitlines() == [  # sorted by frame, 1-based as read
+        "1,1,1.000,1.000,10.000,10.000,1,1,0.75",
+        "2,1,2.000,2.000,10.000,10.000,0,7,0.1",
+    ]
+    again = read_mot_file(_write(tmp_path, text, "c.txt"), "gt")
+    assert again.style == GT_STYLE_MOT16
+    np.testing.assert_array_equal(again.classes, [1, 7])
+    mot15 = read_mot_file(_write(tmp_path, "1,1,1,1,10,10,1,3.2,4.1,0\n", "a.txt"), "gt")
+    assert format_gt_rows(mot15) == "1,1,1.000,1.000,10.000,10.000,1,-1,-1,-1\n"
+    with pytest.raises(ValueError, match="ground-truth"):
+        format_gt_rows(read_mot_file(_write(tmp_path, "1,1,1,1,10,10,1\n", "r.txt"), "result"))
+
+
+def test_seqinfo_writer_round_trips(tmp_path: Path) -> None:
+    info = read_seqinfo(SAMPLE)
+    (tmp_path / "seqinfo.ini").write_text(format_seqinfo(info))
+    assert read_seqinfo(tmp_path) == info
 
 
 def test_result_columns_default_when_absent(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
-"""`mot-bench`: speed (`speed`), accuracy against detection interval (`accuracy`) and the
-paper's tracking-quality protocol (`mvot`). Argument parsing and reporting only; the work is
-in `mot_pipeline.bench`."""
+"""`mot-bench`: speed (`speed`), accuracy against detection interval (`accuracy`), the
+paper's tracking-quality protocol (`mvot`), and derived test sequences (`variants`). Argument
+parsing and reporting only; the work is in `mot_pipeline.bench`."""
 
 from __future__ import annotations
 
@@ -78,14 +78,14 @@ def _methods(p: argparse.ArgumentParser, methods: Sequence[str]) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    from mot_pipeline.bench import accuracy, mvot, speed
+    from mot_pipeline.bench import accuracy, mvot, speed, variants
 
     p = argparse.ArgumentParser(
         prog=PROG,
         description="Benchmarks: tracking speed, accuracy against detection "
         "interval, and the paper's multi-object VOT protocol.",
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="{speed,accuracy,mvot}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{speed,accuracy,mvot,variants}")
 
     s = sub.add_parser("speed", help="fps against the number of tracked objects (paper Fig. 9, 10)")
     _common(s, "runs/bench")
@@ -190,6 +190,26 @@ def parser() -> argparse.ArgumentParser:
         help="absences longer than this restart the object from gt "
         f"(default {mvot.MAX_GAP_FRAMES})",
     )
+
+    v = sub.add_parser(
+        "variants", help="mirrored / half-frame-rate copies of sequences, gt transformed"
+    )
+    v.add_argument("paths", nargs="+", metavar="PATH", help="MOTChallenge sequences with gt")
+    v.add_argument(
+        "--output",
+        "-o",
+        default="runs/variants",
+        metavar="DIR",
+        help="where the sequences go, as NAME-KIND (default runs/variants); replaced",
+    )
+    v.add_argument(
+        "--kinds",
+        nargs="+",
+        choices=variants.KINDS,
+        default=list(variants.KINDS),
+        help="flip: mirrored left-right; half: every 2nd frame (default both)",
+    )
+    v.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     return p
 
 
@@ -255,8 +275,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             _speed(args, log, command)
         elif args.command == "accuracy":
             _accuracy(args, log, command)
-        else:
+        elif args.command == "mvot":
             _mvot(args, log, command)
+        else:
+            from mot_pipeline.bench.variants import make_variants
+
+            make_variants(args.paths, args.output, args.kinds, log=log)
     except InputError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
