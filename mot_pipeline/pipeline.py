@@ -120,6 +120,7 @@ class Pipeline:
             detections = self._sanitise(self.detector(frame, frame_index=self.frame_index), frame)
             detect_s = time.perf_counter() - t1
             gap_s = self.config.detect_every / self.frame_rate
+            self.tracker.remove(life.end_departed(frame.shape[1], frame.shape[0]))
             match = match_cascade(
                 life.boxes,
                 life.scores,

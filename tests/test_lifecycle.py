@@ -81,3 +81,26 @@ def test_collapsed_motion_score_hides_propagated_track():
     rep = life.report()
     assert rep.ids.tolist() == [1] and not rep.detected.any()
     np.testing.assert_allclose(rep.boxes, [[1, 0, 11, 10]])  # aligned by id, not by order
+
+
+def test_lost_tracks_predicted_outside_the_frame_are_ended():
+    life = Lifecycle(LifecycleConfig(), 30, 5)
+    dets = Detections([[90, 0, 100, 10], [0, 0, 10, 10], [40, 40, 50, 50]], [0.9] * 3)
+    life.detected(0, _result(unmatched_high=[0, 1, 2]), dets)  # ids 1, 2, 3 tracked
+    life.detected(5, _result(matches=[[1, 1]], unmatched_tracks=[0, 2]), dets)  # 1, 3 lost
+    # Predicted: id 1 walked out to the right, id 2 (tracked) too, id 3 stays inside.
+    moved = np.array([[101, 0, 111, 10], [-20, 0, -10, 10], [40, 40, 50, 50]], np.float32)
+    life.propagated(np.array([1, 2, 3]), moved, np.ones(3))
+    assert life.end_departed(100, 100).tolist() == [1]  # only a lost track is ended
+    assert life.ids.tolist() == [2, 3] and life.prior_boxes is None
+    # The motion-only prior decides where the estimator gives one.
+    life.detected(10, _result(unmatched_tracks=[0, 1]), Detections.empty())  # 2, 3 lost
+    prior = np.array([[-20, 0, -10, 10], [40, 40, 50, 50]], np.float32)
+    life.propagated(np.array([2, 3]), moved[[2, 2]], np.ones(2), prior)
+    assert life.end_departed(100, 100).tolist() == [2]
+    assert life.ids.tolist() == [3] and life.prior_boxes.tolist() == [[40, 40, 50, 50]]
+    off = Lifecycle(LifecycleConfig(end_lost_outside=False), 30, 5)
+    off.detected(0, _result(unmatched_high=[0]), dets)
+    off.detected(5, _result(unmatched_tracks=[0]), Detections.empty())
+    off.propagated(np.array([1]), moved[:1], np.ones(1))
+    assert off.end_departed(100, 100).size == 0 and off.ids.tolist() == [1]
