@@ -66,8 +66,9 @@ on: k = 5 78.2 / 75.8 / 57.0 -> 77.6 / 76.6 / 57.9, k = 10 70.1 / 69.3 / 52.0 ->
 55.9; TUD-Stadtmitte k = 5 78.0 / 83.3 -> 79.1 / 84.3 (kalman 79.1 / 82.6). The MOTA lost at
 k = 5 is TUD-Campus (58.5 -> 37.9): small static false detections that SiamMT's drifting boxes
 used to shed are now kept, as the `kalman` estimator keeps them (28.7). Also consulting the
-prior for tentative tracks (third pass) or everywhere: k = 5 77.5 / 76.2, k = 10 69.7 / 73.3
-(TUD-Campus 8.4 at k = 10); for lost tracks only: k = 10 71.1 / 72.5.
+prior for tentative tracks (third pass): k = 5 77.5 / 76.2, k = 10 69.7 / 73.3 (TUD-Campus 8.4
+at k = 10); in every pass: 77.4 / 76.4, 69.0 / 72.8 (TUD-Campus -4.2); for lost tracks only:
+k = 10 71.1 / 72.5.
 
 Speed (CPU, 2 threads, 0.3x width, 640 x 480, N = 100 targets 30-120 px tall, frame resized by
 1.135, full frame; Intel Xeon with AMX shared with another 2-thread job, OMP_WAIT_POLICY=PASSIVE
