@@ -1,8 +1,10 @@
-"""`mot-bench`: speed (`speed`), accuracy against detection interval (`accuracy`) and the
-paper's tracking-quality protocol (`mvot`). Each sub-module has a `run(...)` API the CLI calls.
+"""`mot-bench`: speed (`speed`), accuracy against detection interval (`accuracy`), the
+paper's tracking-quality protocol (`mvot`) and derived test sequences (`variants`). Each
+sub-module has an API the CLI calls.
 
 Only light helpers live here (no torch at import): a description of the machine, so that no
-number is written without the hardware it was measured on, and an atomic JSON writer.
+number is written without the hardware it was measured on, an atomic JSON writer, and the
+sequences with ground truth under some paths.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,21 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return info
+
+
+def annotated_sources(
+    paths: Sequence[str | Path], purpose: str, frame_rate: float | None = None
+) -> list[Any]:
+    """The `sources.Sequence`s under `paths`; `InputError` naming the first one without
+    ground truth ("no ground truth (gt/gt.txt) to <purpose>")."""
+    from mot_pipeline.errors import InputError
+    from mot_pipeline.sources import open_sources
+
+    sources = [s for p in paths for s in open_sources(p, frame_rate=frame_rate)]
+    for s in sources:
+        if s.gt_path is None:
+            raise InputError(f"no ground truth (gt/gt.txt) to {purpose}", s.path)
+    return sources
 
 
 def write_json(path: str | Path, data: Any) -> Path:

@@ -84,19 +84,14 @@ def run_config_for(base: RunConfig, method: str, k: int, device: str | None = No
 
 
 def _units(paths: Sequence[str | Path], config: RunConfig) -> list[_Unit]:
-    from mot_pipeline.sources import open_sources
+    from mot_pipeline.bench import annotated_sources
 
     units: list[_Unit] = []
-    for p in paths:
-        for s in open_sources(p, frame_rate=config.frame_rate):
-            if s.gt_path is None:
-                raise InputError("no ground truth (gt/gt.txt) to score against", s.path)
-            if config.detector == "public" and len(s.aliases) > 1:
-                units.extend(_Unit(s, a, a) for a in s.aliases)  # detections differ per alias
-            else:
-                units.append(
-                    _Unit(s, s.aliases[0], s.aliases[0] if len(s.aliases) == 1 else s.name)
-                )
+    for s in annotated_sources(paths, "score against", config.frame_rate):
+        if config.detector == "public" and len(s.aliases) > 1:
+            units.extend(_Unit(s, a, a) for a in s.aliases)  # detections differ per alias
+        else:
+            units.append(_Unit(s, s.aliases[0], s.aliases[0] if len(s.aliases) == 1 else s.name))
     names = [u.name for u in units]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:

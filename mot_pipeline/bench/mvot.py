@@ -324,16 +324,12 @@ def run(
     from tqdm import tqdm
 
     from mot_pipeline import motchallenge
-    from mot_pipeline.bench import check_methods, machine_info, write_json
-    from mot_pipeline.sources import open_sources
+    from mot_pipeline.bench import annotated_sources, check_methods, machine_info, write_json
     from mot_pipeline.threads import set_threads
 
     output = Path(output)
     check_methods(config.methods)
-    sources = [s for p in paths for s in open_sources(p)]
-    for s in sources:
-        if s.gt_path is None:
-            raise InputError("no ground truth (gt/gt.txt) to start and score objects", s.path)
+    sources = annotated_sources(paths, "start and score objects")
     segments = {
         s.name: target_segments(motchallenge.read_mot_file(s.gt_path, "gt"), config.params.max_gap)
         for s in sources

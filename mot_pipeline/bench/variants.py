@@ -24,9 +24,9 @@ import cv2
 import numpy as np
 
 from mot_pipeline import motchallenge
+from mot_pipeline.bench import annotated_sources
 from mot_pipeline.errors import InputError
 from mot_pipeline.motchallenge import MotRows, SequenceInfo
-from mot_pipeline.sources import KIND_MOT, open_sources
 from mot_pipeline.sources import Sequence as Source
 
 KINDS = ("flip", "half")
@@ -65,10 +65,7 @@ def make_variants(
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:
         raise ValueError(f"unknown variant kind(s) {unknown}; choose from {KINDS}")
-    sources = [s for p in paths for s in open_sources(p)]
-    for s in sources:
-        if s.kind != KIND_MOT or s.gt_path is None:
-            raise InputError("variants need a MOTChallenge sequence with gt/gt.txt", s.path)
+    sources = annotated_sources(paths, "transform")  # only MOTChallenge sequences have it
     output = Path(output)
     written = []
     for source in sources:

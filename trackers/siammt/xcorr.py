@@ -100,8 +100,9 @@ def bilinear_matrix(g: torch.Tensor, lo: torch.Tensor, length: int, size: int) -
     g = g.clamp(0, size - 1)
     g0 = g.floor()
     frac = g - g0
-    i0 = g0.long() - lo.reshape(-1, *([1] * (g.dim() - 1)))
-    i1 = torch.minimum(i0 + 1, size - 1 - lo.reshape(i0.shape[:1] + (1,) * (g.dim() - 1)))
+    lo = lo.reshape(-1, *([1] * (g.dim() - 1)))  # broadcast over g's trailing axes
+    i0 = g0.long() - lo
+    i1 = torch.minimum(i0 + 1, size - 1 - lo)
     out = g.new_zeros((*g.shape, length))
     out.scatter_add_(-1, i0.unsqueeze(-1), (1.0 - frac).unsqueeze(-1))
     out.scatter_add_(-1, i1.unsqueeze(-1), frac.unsqueeze(-1))
