@@ -489,11 +489,14 @@ def test_mvot_tiny(tmp_path, capsys):
 # --------------------------------------------------------------------------------------------
 
 
-def test_flip_and_half_rows_by_hand():
+def test_variant_rows_by_hand():
     rows = MotRows([0, 1, 2, 3, 4], [1] * 5, [[10, 20, 30, 40]] * 5, [1] * 5, [-1] * 5, [1] * 5)
     np.testing.assert_array_equal(variants.flip_rows(rows, 100).boxes[0], [70, 20, 90, 40])
     half = variants.half_rows(rows)
     assert half.frames.tolist() == [0, 1, 2] and len(half) == 3
+    assert variants.reverse_rows(rows, 7).frames.tolist() == [6, 5, 4, 3, 2]
+    small = variants.scale_rows(rows, 0.5, 0.25)
+    np.testing.assert_array_equal(small.boxes[0], [5, 5, 15, 10])
 
 
 def test_variants_write_transformed_sequences(tmp_path, capsys):
@@ -506,7 +509,9 @@ def test_variants_write_transformed_sequences(tmp_path, capsys):
     out = tmp_path / "variants"
     code, _, err = bench(capsys, "variants", seq, "-o", out)
     assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["TUD-Campus-flip", "TUD-Campus-half"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"TUD-Campus-{kind}" for kind in ("flip", "half", "reverse", "small")
+    ]
     info, gt = read_seqinfo(seq), read_mot_file(seq / "gt" / "gt.txt", "gt")
 
     flip = out / "TUD-Campus-flip"
@@ -526,8 +531,29 @@ def test_variants_write_transformed_sequences(tmp_path, capsys):
     assert (half / "img1" / "000002.jpg").read_bytes() == (seq / "img1" / "000003.jpg").read_bytes()
     halved = read_mot_file(half / "gt" / "gt.txt", "gt")
     assert set(halved.frames.tolist()) == {0, 1, 2}
+
+    reverse = out / "TUD-Campus-reverse"
+    assert read_seqinfo(reverse) == dataclasses.replace(info, name="TUD-Campus-reverse")
+    first, last = (reverse / "img1" / n for n in ("000001.jpg", "000005.jpg"))
+    assert first.read_bytes() == (seq / "img1" / "000005.jpg").read_bytes()
+    assert last.read_bytes() == (seq / "img1" / "000001.jpg").read_bytes()
+    reversed_gt = read_mot_file(reverse / "gt" / "gt.txt", "gt")
+    assert sorted(reversed_gt.frames.tolist()) == sorted((4 - gt.frames).tolist())
+
+    small = out / "TUD-Campus-small"
+    w, h = info.width // 2, info.height // 2  # TUD-Campus is 640 x 480
+    assert read_seqinfo(small) == dataclasses.replace(
+        info, name="TUD-Campus-small", width=w, height=h
+    )
+    image = cv2.imread(str(small / "img1" / "000002.jpg"))
+    assert image.shape == (h, w, 3)
+    original = cv2.imread(str(seq / "img1" / "000002.jpg"))
+    shrunk = cv2.resize(original, (w, h), interpolation=cv2.INTER_AREA)
+    assert np.abs(image.astype(float) - shrunk).mean() < 3
+    scaled = read_mot_file(small / "gt" / "gt.txt", "gt")
+    np.testing.assert_allclose(scaled.boxes, gt.boxes / 2, atol=1e-3)
     # Each variant's gt, fed back as a tracker's result, scores perfectly on it.
-    for variant in (flip, half):
+    for variant in (flip, half, reverse, small):
         g = read_mot_file(variant / "gt" / "gt.txt", "gt")
         as_result = MotRows(g.frames, g.ids, g.boxes, g.scores, -np.ones(len(g)), np.ones(len(g)))
         scores = evaluate([(variant.name, g, as_result, read_seqinfo(variant))])["overall"]

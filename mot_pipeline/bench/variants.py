@@ -2,15 +2,19 @@
 it was tuned on.
 
 With four annotated sequences, every design choice is measured on the data it was chosen
-from. Two transforms make sequences the tracker has not seen, with exact ground truth:
+from. Four transforms make sequences the tracker has not seen, with exact ground truth:
 - "flip": every frame mirrored left-right. The detector sees new images (its boxes are not
   simply mirrored), people walk the other way, and who occludes whom at which frame edge
   changes.
 - "half": every second frame, at half the frame rate: twice the motion between frames, and a
   detection interval k spans twice the time.
-Ground truth is transformed with the frames (boxes mirrored in 0-based pixel coordinates;
-frames renumbered); a MOT15 gt keeps its consider flag but not its world coordinates, which no
-metric here uses.
+- "reverse": the frames in reverse order. Entries become exits and occlusions unfold the other
+  way round; a track starts where it used to end, from different first detections.
+- "small": every frame at half its width and height (area resampling). Targets are half as
+  tall, so the tracker resizes frames differently, and the detector sees blurrier people.
+Ground truth is transformed with the frames (boxes mirrored or scaled in 0-based pixel
+coordinates; frames renumbered); a MOT15 gt keeps its consider flag but not its world
+coordinates, which no metric here uses.
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ from mot_pipeline.errors import InputError
 from mot_pipeline.motchallenge import MotRows, SequenceInfo
 from mot_pipeline.sources import Sequence as Source
 
-KINDS = ("flip", "half")
+KINDS = ("flip", "half", "reverse", "small")
 HALF_STEP = 2  # "half" keeps frames 0, 2, 4, ...
+SMALL_SCALE = 0.5  # "small" frames are this fraction of the original width and height
 
 
 def flip_rows(rows: MotRows, width: int) -> MotRows:
@@ -46,12 +51,35 @@ def half_rows(rows: MotRows) -> MotRows:
     return replace(kept, frames=kept.frames // HALF_STEP)
 
 
-def _variant(kind: str, info: SequenceInfo, gt: MotRows) -> tuple[SequenceInfo, MotRows]:
-    """The variant's seqinfo (its length is set once written) and ground truth."""
-    name = f"{info.name}-{kind}"
+def reverse_rows(rows: MotRows, length: int) -> MotRows:
+    """The rows of a sequence of `length` frames played backwards (frame f -> length - 1 - f)."""
+    return replace(rows, frames=length - 1 - rows.frames)
+
+
+def scale_rows(rows: MotRows, sx: float, sy: float) -> MotRows:
+    """Boxes of frames resized by (sx, sy): 0-based corners scale exactly."""
+    return replace(rows, boxes=rows.boxes * np.array([sx, sy, sx, sy], np.float32))
+
+
+def _small_size(info: SequenceInfo) -> tuple[int, int]:
+    return max(1, round(info.width * SMALL_SCALE)), max(1, round(info.height * SMALL_SCALE))
+
+
+def _variant(
+    kind: str, info: SequenceInfo, gt: MotRows, length: int
+) -> tuple[SequenceInfo, MotRows]:
+    """The variant's seqinfo (its length is set once written) and ground truth, for a source
+    of `length` frames."""
+    new = replace(info, name=f"{info.name}-{kind}")
     if kind == "flip":
-        return replace(info, name=name), flip_rows(gt, info.width)
-    return replace(info, name=name, frame_rate=info.frame_rate / HALF_STEP), half_rows(gt)
+        return new, flip_rows(gt, info.width)
+    if kind == "half":
+        return replace(new, frame_rate=info.frame_rate / HALF_STEP), half_rows(gt)
+    if kind == "reverse":
+        return new, reverse_rows(gt, length)
+    width, height = _small_size(info)
+    scaled = scale_rows(gt, width / info.width, height / info.height)
+    return replace(new, width=width, height=height), scaled
 
 
 def make_variants(
@@ -72,7 +100,7 @@ def make_variants(
         info = motchallenge.read_seqinfo(source.path)
         gt = motchallenge.read_mot_file(source.gt_path, "gt")
         for kind in dict.fromkeys(kinds):
-            new_info, new_gt = _variant(kind, info, gt)
+            new_info, new_gt = _variant(kind, info, gt, len(source.image_paths))
             dest, frames = _write(source, new_info, new_gt, kind, output)
             written.append(dest)
             log(f"{source.name} -> {dest} ({frames} frames)")
@@ -82,25 +110,12 @@ def make_variants(
 def _write(
     source: Source, info: SequenceInfo, gt: MotRows, kind: str, output: Path
 ) -> tuple[Path, int]:
-    """Build the sequence in a hidden folder beside its target, then move it into place.
-    "half" copies the kept image files as they are; "flip" decodes, mirrors and re-encodes."""
+    """Build the sequence in a hidden folder beside its target, then move it into place."""
     dest = output / info.name
     tmp = output / f".{info.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        images = tmp / info.im_dir
-        images.mkdir(parents=True)
-        if kind == "half":
-            kept = source.image_paths[::HALF_STEP]
-            for count, path in enumerate(kept, 1):
-                shutil.copyfile(path, images / f"{count:06d}{info.im_ext}")
-            count = len(kept)
-        else:
-            count = 0
-            for count, (_, frame) in enumerate(source.frames(), 1):
-                path = images / f"{count:06d}{info.im_ext}"
-                if not cv2.imwrite(str(path), np.ascontiguousarray(frame[:, ::-1])):
-                    raise InputError("could not write image", path)
+        count = _write_images(source, kind, info, tmp / info.im_dir)
         (tmp / "gt").mkdir()
         (tmp / "gt" / "gt.txt").write_text(motchallenge.format_gt_rows(gt))
         (tmp / "seqinfo.ini").write_text(motchallenge.format_seqinfo(replace(info, length=count)))
@@ -109,3 +124,24 @@ def _write(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest, count
+
+
+def _write_images(source: Source, kind: str, info: SequenceInfo, images: Path) -> int:
+    """The variant's frames as 000001... in `images`; returns how many. "half" and "reverse"
+    copy the image files as they are; "flip" and "small" decode, transform and re-encode."""
+    images.mkdir(parents=True)
+    if kind in ("half", "reverse"):
+        kept = source.image_paths[::HALF_STEP] if kind == "half" else source.image_paths[::-1]
+        for count, path in enumerate(kept, 1):
+            shutil.copyfile(path, images / f"{count:06d}{info.im_ext}")
+        return len(kept)
+    count = 0
+    for count, (_, frame) in enumerate(source.frames(), 1):
+        if kind == "flip":
+            out = np.ascontiguousarray(frame[:, ::-1])
+        else:
+            out = cv2.resize(frame, (info.width, info.height), interpolation=cv2.INTER_AREA)
+        path = images / f"{count:06d}{info.im_ext}"
+        if not cv2.imwrite(str(path), out):
+            raise InputError("could not write image", path)
+    return count

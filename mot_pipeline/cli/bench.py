@@ -192,7 +192,8 @@ def parser() -> argparse.ArgumentParser:
     )
 
     v = sub.add_parser(
-        "variants", help="mirrored / half-frame-rate copies of sequences, gt transformed"
+        "variants",
+        help="mirrored, half-frame-rate, reversed, half-size copies of sequences, gt transformed",
     )
     v.add_argument("paths", nargs="+", metavar="PATH", help="MOTChallenge sequences with gt")
     v.add_argument(
@@ -207,7 +208,8 @@ def parser() -> argparse.ArgumentParser:
         nargs="+",
         choices=variants.KINDS,
         default=list(variants.KINDS),
-        help="flip: mirrored left-right; half: every 2nd frame (default both)",
+        help="flip: mirrored left-right; half: every 2nd frame; reverse: frames backwards; "
+        "small: half width and height (default all)",
     )
     v.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     return p
