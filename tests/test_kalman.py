@@ -44,3 +44,38 @@ def test_update_moves_towards_measurement_not_past_it():
     k.add(None, START[:1] + 10, [1])
     box = k.boxes()[0]
     assert (box > START[0]).all() and (box <= START[0] + 10 + 1e-3).all()
+
+
+@pytest.mark.parametrize("state", ["cxcyah", "cxcywh"])
+def test_size_velocity_is_limited_so_boxes_never_collapse(state):
+    """Detections of a box shrinking 5 px a frame, then 300 frames without: the prediction
+    shrinks by at most `max_size_rate` a frame and stays a box; without the limit it would
+    have passed through zero height."""
+    config = KalmanConfig(state=state)
+    k = KalmanEstimator(config)
+    box = np.array([[100, 100, 160, 300]], np.float32)
+    shrink = np.array([0, 0, 0, -5.0], np.float32)
+    k.add(None, box, [1])
+    for t in range(1, 11):
+        k.propagate(None)
+        k.add(None, box + shrink * t, [1])
+    heights = []
+    for _ in range(300):
+        boxes, _ = k.propagate(None)
+        heights.append(boxes[0, 3] - boxes[0, 1])
+    heights = np.array(heights)
+    rate = config.max_size_rate
+    assert (heights[1:] >= heights[:-1] * (1 - rate) - 1e-3).all() and heights[-1] > 0.1
+    unlimited = KalmanEstimator(KalmanConfig(state=state, max_size_rate=None))
+    unlimited.add(None, box, [1])
+    for t in range(1, 11):
+        unlimited.propagate(None)
+        unlimited.add(None, box + shrink * t, [1])
+    for _ in range(300):
+        unlimited.propagate(None)
+    assert unlimited._kf.mean[0, 3] < 0  # the failure the limit prevents
+
+
+def test_negative_size_rate_is_refused():
+    with pytest.raises(ValueError, match="max_size_rate"):
+        KalmanEstimator(KalmanConfig(max_size_rate=-0.1))

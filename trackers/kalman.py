@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-from trackers.kalman_filter import BoxKalmanFilter, FilterNoise
+from trackers.kalman_filter import MAX_SIZE_RATE, BoxKalmanFilter, FilterNoise
 from trackers.track_ids import rows_of, validated
 
 
@@ -30,6 +30,9 @@ class KalmanConfig:
     # Confidence reported by `propagate`: exp(-frames since last correction / horizon). It lets
     # association prefer recently corrected tracks; 1.0 right after a detection.
     confidence_horizon_frames: float = 25.0
+    # The filter's size velocity limit, a fraction of the size per frame (None: no limit; see
+    # `trackers.kalman_filter`).
+    max_size_rate: float | None = MAX_SIZE_RATE
 
     def noise(self) -> FilterNoise:
         return FilterNoise(
@@ -59,7 +62,7 @@ class KalmanEstimator:
 
     def reset(self) -> None:
         self._ids = np.zeros(0, np.int64)
-        self._kf = BoxKalmanFilter(self._noise)
+        self._kf = BoxKalmanFilter(self._noise, self.config.max_size_rate)
         self._since_update = np.zeros(0, np.int64)
 
     def add(self, frame: np.ndarray, boxes: np.ndarray, ids: np.ndarray) -> None:

@@ -119,7 +119,7 @@ import torch
 
 from mot_pipeline.boxes import iou_matrix
 from trackers.kalman import KalmanEstimator
-from trackers.kalman_filter import BoxKalmanFilter, FilterNoise
+from trackers.kalman_filter import MAX_SIZE_RATE, BoxKalmanFilter, FilterNoise
 from trackers.siammt.backbone import RECEPTIVE_FIELD, STRIDE, cpu_has_amx_bf16, output_size
 from trackers.siammt.crop import kappa, roi_grid, sample_bilinear, valid_input_size
 from trackers.siammt.response import (
@@ -180,6 +180,7 @@ class SiamMTConfig(SiamParams):
     detection_noise: float = 1.0 / 20
     siammt_noise: float = 1.0
     siammt_size_noise: float = 0.05
+    max_size_rate: float | None = MAX_SIZE_RATE  # size velocity limit per frame (the filter's)
     min_logit: float = 0.0  # weaker peaks are not used as measurements
     # Predicted boxes overlapping another track's this much (IoU) are not measured by SiamMT:
     # when people cross, the front one's appearance wins and would drag both tracks.
@@ -244,7 +245,7 @@ class SiamMTEstimator:
         self._noise = FilterNoise(
             state=c.motion_state, position=c.process_position, velocity=c.process_velocity
         )
-        self._kf = BoxKalmanFilter(self._noise) if c.motion == "kalman" else None
+        self._kf = BoxKalmanFilter(self._noise, c.max_size_rate) if c.motion == "kalman" else None
         self.device = torch.device(c.device)
         if c.backbone_dtype not in _DTYPES:
             raise ValueError(f"unknown backbone_dtype {c.backbone_dtype!r}; choose from {_DTYPES}")
@@ -270,7 +271,7 @@ class SiamMTEstimator:
         self.last_accepted = np.zeros(0, bool)
         self.last_scale_peaks = np.zeros((0, self.config.scale_num), np.float32)
         if self._kf is not None:
-            self._kf = BoxKalmanFilter(self._noise)
+            self._kf = BoxKalmanFilter(self._noise, self.config.max_size_rate)
         self._prior = KalmanEstimator() if self.config.association_prior else None
         self.prior_boxes: np.ndarray | None = None
 
