@@ -118,7 +118,7 @@ import numpy as np
 import torch
 
 from mot_pipeline.boxes import iou_matrix
-from trackers.kalman import KalmanEstimator
+from trackers.kalman import KalmanConfig, KalmanEstimator
 from trackers.kalman_filter import MAX_SIZE_RATE, BoxKalmanFilter, FilterNoise
 from trackers.siammt.backbone import RECEPTIVE_FIELD, STRIDE, cpu_has_amx_bf16, output_size
 from trackers.siammt.crop import kappa, roi_grid, sample_bilinear, valid_input_size
@@ -180,7 +180,7 @@ class SiamMTConfig(SiamParams):
     detection_noise: float = 1.0 / 20
     siammt_noise: float = 1.0
     siammt_size_noise: float = 0.05
-    max_size_rate: float | None = MAX_SIZE_RATE  # size velocity limit per frame (the filter's)
+    max_size_rate: float | None = MAX_SIZE_RATE  # size velocity limit per frame (both filters)
     min_logit: float = 0.0  # weaker peaks are not used as measurements
     # Predicted boxes overlapping another track's this much (IoU) are not measured by SiamMT:
     # when people cross, the front one's appearance wins and would drag both tracks.
@@ -272,7 +272,9 @@ class SiamMTEstimator:
         self.last_scale_peaks = np.zeros((0, self.config.scale_num), np.float32)
         if self._kf is not None:
             self._kf = BoxKalmanFilter(self._noise, self.config.max_size_rate)
-        self._prior = KalmanEstimator() if self.config.association_prior else None
+        # The prior is the `kalman` estimator with its defaults but this size velocity limit.
+        prior = KalmanConfig(max_size_rate=self.config.max_size_rate)
+        self._prior = KalmanEstimator(prior) if self.config.association_prior else None
         self.prior_boxes: np.ndarray | None = None
 
     def add(self, frame: np.ndarray, boxes: np.ndarray, ids: np.ndarray) -> None:
