@@ -46,12 +46,8 @@ def test_update_moves_towards_measurement_not_past_it():
     assert (box > START[0]).all() and (box <= START[0] + 10 + 1e-3).all()
 
 
-@pytest.mark.parametrize("state", ["cxcyah", "cxcywh"])
-def test_size_velocity_is_limited_so_boxes_never_collapse(state):
-    """Detections of a box shrinking 5 px a frame, then 300 frames without: the prediction
-    shrinks by at most `max_size_rate` a frame and stays a box; without the limit it would
-    have passed through zero height."""
-    config = KalmanConfig(state=state)
+def _shrinking(config: KalmanConfig) -> KalmanEstimator:
+    """A track that learnt, from 10 detections, a box shrinking 5 px a frame."""
     k = KalmanEstimator(config)
     box = np.array([[100, 100, 160, 300]], np.float32)
     shrink = np.array([0, 0, 0, -5.0], np.float32)
@@ -59,6 +55,15 @@ def test_size_velocity_is_limited_so_boxes_never_collapse(state):
     for t in range(1, 11):
         k.propagate(None)
         k.add(None, box + shrink * t, [1])
+    return k
+
+
+@pytest.mark.parametrize("state", ["cxcyah", "cxcywh"])
+def test_size_velocity_is_limited_so_boxes_never_collapse(state):
+    """Then 300 frames without detections: the prediction shrinks by at most `max_size_rate` a
+    frame and stays a box; without the limit it would have passed through zero height."""
+    config = KalmanConfig(state=state)
+    k = _shrinking(config)
     heights = []
     for _ in range(300):
         boxes, _ = k.propagate(None)
@@ -66,11 +71,7 @@ def test_size_velocity_is_limited_so_boxes_never_collapse(state):
     heights = np.array(heights)
     rate = config.max_size_rate
     assert (heights[1:] >= heights[:-1] * (1 - rate) - 1e-3).all() and heights[-1] > 0.1
-    unlimited = KalmanEstimator(KalmanConfig(state=state, max_size_rate=None))
-    unlimited.add(None, box, [1])
-    for t in range(1, 11):
-        unlimited.propagate(None)
-        unlimited.add(None, box + shrink * t, [1])
+    unlimited = _shrinking(KalmanConfig(state=state, max_size_rate=None))
     for _ in range(300):
         unlimited.propagate(None)
     assert unlimited._kf.mean[0, 3] < 0  # the failure the limit prevents

@@ -245,7 +245,6 @@ class SiamMTEstimator:
         self._noise = FilterNoise(
             state=c.motion_state, position=c.process_position, velocity=c.process_velocity
         )
-        self._kf = BoxKalmanFilter(self._noise, c.max_size_rate) if c.motion == "kalman" else None
         self.device = torch.device(c.device)
         if c.backbone_dtype not in _DTYPES:
             raise ValueError(f"unknown backbone_dtype {c.backbone_dtype!r}; choose from {_DTYPES}")
@@ -270,11 +269,11 @@ class SiamMTEstimator:
         self.last_logits = np.zeros(0, np.float32)
         self.last_accepted = np.zeros(0, bool)
         self.last_scale_peaks = np.zeros((0, self.config.scale_num), np.float32)
-        if self._kf is not None:
-            self._kf = BoxKalmanFilter(self._noise, self.config.max_size_rate)
+        c = self.config
+        self._kf = BoxKalmanFilter(self._noise, c.max_size_rate) if c.motion == "kalman" else None
         # The prior is the `kalman` estimator with its defaults but this size velocity limit.
-        prior = KalmanConfig(max_size_rate=self.config.max_size_rate)
-        self._prior = KalmanEstimator(prior) if self.config.association_prior else None
+        prior = KalmanConfig(max_size_rate=c.max_size_rate)
+        self._prior = KalmanEstimator(prior) if c.association_prior else None
         self.prior_boxes: np.ndarray | None = None
 
     def add(self, frame: np.ndarray, boxes: np.ndarray, ids: np.ndarray) -> None:
