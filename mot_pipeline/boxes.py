@@ -88,6 +88,17 @@ def clip(boxes: FloatArray, width: int, height: int) -> FloatArray:
     return b
 
 
+def inside_fraction(boxes: FloatArray, width: int, height: int) -> FloatArray:
+    """Fraction of each box's area inside the image `[0, width] x [0, height]`; a box of no
+    area counts as inside (1) or outside (0) by its centre."""
+    b = as_boxes(boxes)
+    full, inside = area(b), area(clip(b, width, height))
+    centre = (b[:, :2] + b[:, 2:]) / 2
+    centre_in = (centre >= 0).all(axis=1) & (centre[:, 0] <= width) & (centre[:, 1] <= height)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(full > 0, inside / full, centre_in.astype(np.float64)).astype(np.float32)
+
+
 def valid_mask(boxes: FloatArray, min_size: float = 1.0) -> np.ndarray:
     """True for finite boxes at least `min_size` px wide and high."""
     b = as_boxes(boxes)

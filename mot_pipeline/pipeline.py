@@ -129,6 +129,7 @@ class Pipeline:
                 self.config.association,
                 gap_s,
                 life.prior_boxes,
+                frame_size=(frame.shape[1], frame.shape[0]),
             )
             update = life.detected(self.frame_index, match, detections)
             self.tracker.remove(update.removed)

@@ -111,3 +111,37 @@ def test_cascade_prior_boxes_rescue_confirmed_tracks_only():
     assert sorted(map(tuple, same.matches)) == [(0, 0), (1, 1), (2, 2)]
     with pytest.raises(ValueError, match="prior_boxes"):
         match_cascade(tracks, np.ones(3), groups, dets, prior_boxes=prior[:2])
+
+
+def test_cascade_low_score_detection_at_the_border_needs_the_prior_too():
+    """Track 0 stuck at the left edge (its person walked out: the prior is beyond the frame),
+    track 1 at the same distance from the edge but inside: a low-score partial detection at
+    each. Only the track at the border is refused, and only with prior and frame size."""
+    tracks = np.array([[0, 50, 20, 150], [100, 50, 120, 150]], np.float32)
+    prior = np.array([[-30, 50, -10, 150], [130, 50, 150, 150]], np.float32)
+    dets = Detections([[0, 50, 18, 150], [100, 50, 118, 150]], [0.2, 0.2])
+    groups = _groups([1, 1], [0, 0])
+    size = (640, 480)
+    edge = match_cascade(tracks, np.ones(2), groups, dets, prior_boxes=prior, frame_size=size)
+    assert edge.matches.tolist() == [[1, 1]] and edge.unmatched_tracks.tolist() == [0]
+    for kwargs in (
+        {"prior_boxes": prior},  # no frame size: the rule is off
+        {"frame_size": size},  # no prior: nothing to agree with
+        {"prior_boxes": prior, "frame_size": size, "config": CascadeConfig(edge_agreement=False)},
+    ):
+        res = match_cascade(tracks, np.ones(2), groups, dets, **kwargs)
+        assert sorted(map(tuple, res.matches)) == [(0, 0), (1, 1)]
+    # A prior that agrees lets the border track keep its low-score detection.
+    agree = match_cascade(tracks, np.ones(2), groups, dets, prior_boxes=tracks, frame_size=size)
+    assert sorted(map(tuple, agree.matches)) == [(0, 0), (1, 1)]
+    # The right and bottom borders count as well.
+    flipped = np.array([[620, 380, 640, 480]], np.float32)
+    res = match_cascade(
+        flipped,
+        np.ones(1),
+        _groups([1], [0]),
+        Detections([[622, 380, 640, 480]], [0.2]),
+        prior_boxes=flipped + np.float32([40, 0, 40, 0]),
+        frame_size=size,
+    )
+    assert res.matches.size == 0

@@ -1,6 +1,8 @@
 import numpy as np
+import pytest
 
 from association import CascadeResult
+from mot_pipeline.boxes import inside_fraction
 from mot_pipeline.lifecycle import Lifecycle, LifecycleConfig, TrackState
 from mot_pipeline.types import Detections
 
@@ -104,3 +106,32 @@ def test_lost_tracks_predicted_outside_the_frame_are_ended():
     off.detected(5, _result(unmatched_tracks=[0]), Detections.empty())
     off.propagated(np.array([1]), moved[:1], np.ones(1))
     assert off.end_departed(100, 100).size == 0 and off.ids.tolist() == [1]
+
+
+def test_inside_fraction_by_hand():
+    boxes = np.array(
+        [[10, 10, 20, 20], [-5, 0, 5, 10], [95, 90, 105, 110], [-30, 0, -10, 10], [5, 5, 5, 5]],
+        np.float32,
+    )
+    # inside, half out left, a quarter inside at the bottom-right corner, all out, a point
+    np.testing.assert_allclose(inside_fraction(boxes, 100, 100), [1, 0.5, 0.25, 0, 1])
+    assert inside_fraction(np.array([[150, 5, 150, 5]], np.float32), 100, 100).tolist() == [0]
+
+
+def test_lost_track_mostly_outside_is_ended_before_its_centre_leaves():
+    """A person walking out: 55 % of the predicted box inside (centre still inside) ends the
+    lost track at the default 0.6; 70 % inside does not."""
+    life = Lifecycle(LifecycleConfig(), 30, 5)
+    dets = Detections([[80, 0, 100, 20], [0, 50, 20, 70]], [0.9, 0.9])
+    life.detected(0, _result(unmatched_high=[0, 1]), dets)
+    life.detected(5, _result(unmatched_tracks=[0, 1]), Detections.empty())  # both lost
+    moved = np.array([[89, 0, 109, 20], [-6, 50, 14, 70]], np.float32)  # 55 %, 70 % inside
+    life.propagated(np.array([1, 2]), moved, np.ones(2))
+    assert life.end_departed(100, 100).tolist() == [1] and life.ids.tolist() == [2]
+    strict = Lifecycle(LifecycleConfig(lost_min_inside=0.75), 30, 5)
+    strict.detected(0, _result(unmatched_high=[0, 1]), dets)
+    strict.detected(5, _result(unmatched_tracks=[0, 1]), Detections.empty())
+    strict.propagated(np.array([1, 2]), moved, np.ones(2))
+    assert strict.end_departed(100, 100).tolist() == [1, 2]
+    with pytest.raises(ValueError, match="lost_min_inside"):
+        LifecycleConfig(lost_min_inside=1.5)
