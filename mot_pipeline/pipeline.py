@@ -120,7 +120,8 @@ class Pipeline:
             detections = self._sanitise(self.detector(frame, frame_index=self.frame_index), frame)
             detect_s = time.perf_counter() - t1
             gap_s = self.config.detect_every / self.frame_rate
-            self.tracker.remove(life.end_departed(frame.shape[1], frame.shape[0]))
+            frame_size = (frame.shape[1], frame.shape[0])  # (width, height)
+            self.tracker.remove(life.end_departed(*frame_size))
             match = match_cascade(
                 life.boxes,
                 life.scores,
@@ -129,7 +130,7 @@ class Pipeline:
                 self.config.association,
                 gap_s,
                 life.prior_boxes,
-                frame_size=(frame.shape[1], frame.shape[0]),
+                frame_size=frame_size,
             )
             update = life.detected(self.frame_index, match, detections)
             self.tracker.remove(update.removed)

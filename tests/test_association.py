@@ -135,13 +135,13 @@ def test_cascade_low_score_detection_at_the_border_needs_the_prior_too():
     agree = match_cascade(tracks, np.ones(2), groups, dets, prior_boxes=tracks, frame_size=size)
     assert sorted(map(tuple, agree.matches)) == [(0, 0), (1, 1)]
     # The right and bottom borders count as well.
-    flipped = np.array([[620, 380, 640, 480]], np.float32)
+    corner = np.array([[620, 380, 640, 480]], np.float32)
     res = match_cascade(
-        flipped,
+        corner,
         np.ones(1),
         _groups([1], [0]),
         Detections([[622, 380, 640, 480]], [0.2]),
-        prior_boxes=flipped + np.float32([40, 0, 40, 0]),
+        prior_boxes=corner + np.float32([40, 0, 40, 0]),
         frame_size=size,
     )
     assert res.matches.size == 0
