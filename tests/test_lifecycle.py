@@ -121,17 +121,16 @@ def test_inside_fraction_by_hand():
 def test_lost_track_mostly_outside_is_ended_before_its_centre_leaves():
     """A person walking out: 55 % of the predicted box inside (centre still inside) ends the
     lost track at the default 0.6; 70 % inside does not."""
-    life = Lifecycle(LifecycleConfig(), 30, 5)
     dets = Detections([[80, 0, 100, 20], [0, 50, 20, 70]], [0.9, 0.9])
-    life.detected(0, _result(unmatched_high=[0, 1]), dets)
-    life.detected(5, _result(unmatched_tracks=[0, 1]), Detections.empty())  # both lost
     moved = np.array([[89, 0, 109, 20], [-6, 50, 14, 70]], np.float32)  # 55 %, 70 % inside
-    life.propagated(np.array([1, 2]), moved, np.ones(2))
-    assert life.end_departed(100, 100).tolist() == [1] and life.ids.tolist() == [2]
-    strict = Lifecycle(LifecycleConfig(lost_min_inside=0.75), 30, 5)
-    strict.detected(0, _result(unmatched_high=[0, 1]), dets)
-    strict.detected(5, _result(unmatched_tracks=[0, 1]), Detections.empty())
-    strict.propagated(np.array([1, 2]), moved, np.ones(2))
-    assert strict.end_departed(100, 100).tolist() == [1, 2]
+    for config, ended, left in (
+        (LifecycleConfig(), [1], [2]),
+        (LifecycleConfig(lost_min_inside=0.75), [1, 2], []),
+    ):
+        life = Lifecycle(config, 30, 5)
+        life.detected(0, _result(unmatched_high=[0, 1]), dets)
+        life.detected(5, _result(unmatched_tracks=[0, 1]), Detections.empty())  # both lost
+        life.propagated(np.array([1, 2]), moved, np.ones(2))
+        assert life.end_departed(100, 100).tolist() == ended and life.ids.tolist() == left
     with pytest.raises(ValueError, match="lost_min_inside"):
         LifecycleConfig(lost_min_inside=1.5)
