@@ -567,3 +567,29 @@ def test_variants_need_ground_truth(tmp_path, capsys):
     code, _, err = bench(capsys, "variants", seq, "-o", tmp_path / "out")
     assert code == 2 and err.count("\n") == 1 and "gt/gt.txt" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_gpu_check_script_is_valid(tmp_path):
+    """`.ci/gpu-check` only runs where a session has a GPU, so a renamed flag would go unseen
+    until then: its shell syntax, the `mot-bench` arguments it passes and the test it selects
+    are checked here."""
+    import re
+    import shlex
+    import subprocess
+
+    from helpers import REPO
+
+    from mot_pipeline.cli.bench import parser
+
+    script = REPO / ".ci" / "gpu-check"
+    assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
+    text = script.read_text().replace("\\\n", " ")
+    calls = [line.split(" bench ", 1)[1] for line in text.splitlines() if " bench " in line]
+    assert len(calls) == 2
+    for call in calls:
+        argv = shlex.split(call.replace('"$out', f'"{tmp_path}'))
+        args = parser().parse_args(argv)
+        assert args.command == "speed" and str(tmp_path) in str(args.output)
+    selected = re.search(r'-k "(\w+)"', text).group(1)
+    tests = (REPO / "tests" / "test_siammt_tracker.py").read_text()
+    assert re.search(rf"def test_\w*{selected}\w*\(", tests)
