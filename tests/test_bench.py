@@ -561,6 +561,33 @@ def test_variants_write_transformed_sequences(tmp_path, capsys):
     assert not list(out.glob(".*"))  # no temporary folders left
 
 
+def test_offset_variants_drop_the_first_frames(tmp_path, capsys):
+    """offsetN is the sequence from its frame N on (0-based), gt renumbered with it; not made
+    unless asked for."""
+    from mot_pipeline.motchallenge import read_mot_file, read_seqinfo
+
+    seq = small_sequence(tmp_path, frames=5)
+    out = tmp_path / "variants"
+    code, _, err = bench(capsys, "variants", seq, "-o", out, "--kinds", "offset1", "offset3")
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["TUD-Campus-offset1", "TUD-Campus-offset3"]
+    gt = read_mot_file(seq / "gt" / "gt.txt", "gt")
+    for dropped in (1, 3):
+        variant = out / f"TUD-Campus-offset{dropped}"
+        assert read_seqinfo(variant).length == 5 - dropped
+        images = sorted((variant / "img1").iterdir())
+        assert [p.name for p in images] == [f"{i:06d}.jpg" for i in range(1, 6 - dropped)]
+        assert images[0].read_bytes() == (seq / "img1" / f"{dropped + 1:06d}.jpg").read_bytes()
+        moved = read_mot_file(variant / "gt" / "gt.txt", "gt")
+        kept = gt.frames >= dropped
+        np.testing.assert_array_equal(moved.frames, gt.frames[kept] - dropped)
+        np.testing.assert_array_equal(moved.ids, gt.ids[kept])
+        np.testing.assert_allclose(moved.boxes, gt.boxes[kept], atol=1e-3)
+    with pytest.raises(SystemExit) as exit_info:
+        bench(capsys, "variants", seq, "-o", out, "--kinds", "offset5")
+    assert exit_info.value.code == 2 and "offset5" in capsys.readouterr().err
+
+
 def test_variants_need_ground_truth(tmp_path, capsys):
     seq = small_sequence(tmp_path, frames=2)
     (seq / "gt" / "gt.txt").unlink()

@@ -12,6 +12,10 @@ from. Four transforms make sequences the tracker has not seen, with exact ground
   way round; a track starts where it used to end, from different first detections.
 - "small": every frame at half its width and height (area resampling). Targets are half as
   tall, so the tracker resizes frames differently, and the detector sees blurrier people.
+- "offset1" .. "offset4" (not made by default): the sequence without its first 1 .. 4 frames.
+  A detector run every k frames then sees other frames than on the original (another
+  detection phase): the same people and motion, different detections and association events.
+  It shows how much a per-sequence score depends on which frames happened to be detected.
 Ground truth is transformed with the frames (boxes mirrored or scaled in 0-based pixel
 coordinates; frames renumbered); a MOT15 gt keeps its consider flag but not its world
 coordinates, which no metric here uses.
@@ -34,6 +38,7 @@ from mot_pipeline.motchallenge import MotRows, SequenceInfo
 from mot_pipeline.sources import Sequence as Source
 
 KINDS = ("flip", "half", "reverse", "small")
+OFFSET_KINDS = tuple(f"offset{n}" for n in range(1, 5))  # the first n frames dropped
 HALF_STEP = 2  # "half" keeps frames 0, 2, 4, ...
 SMALL_SCALE = 0.5  # "small" frames are this fraction of the original width and height
 
@@ -54,6 +59,17 @@ def half_rows(rows: MotRows) -> MotRows:
 def reverse_rows(rows: MotRows, length: int) -> MotRows:
     """The rows of a sequence of `length` frames played backwards (frame f -> length - 1 - f)."""
     return replace(rows, frames=length - 1 - rows.frames)
+
+
+def offset_rows(rows: MotRows, dropped: int) -> MotRows:
+    """The rows of a sequence without its first `dropped` frames, renumbered from 0."""
+    kept = rows.select(rows.frames >= dropped)
+    return replace(kept, frames=kept.frames - dropped)
+
+
+def _dropped(kind: str) -> int:
+    """Frames an "offsetN" kind drops (N); 0 for the other kinds."""
+    return int(kind.removeprefix("offset")) if kind in OFFSET_KINDS else 0
 
 
 def scale_rows(rows: MotRows, sx: float, sy: float) -> MotRows:
@@ -77,6 +93,8 @@ def _variant(
         return replace(new, frame_rate=info.frame_rate / HALF_STEP), half_rows(gt)
     if kind == "reverse":
         return new, reverse_rows(gt, length)
+    if kind in OFFSET_KINDS:
+        return new, offset_rows(gt, _dropped(kind))
     width, height = _small_size(info)
     scaled = scale_rows(gt, width / info.width, height / info.height)
     return replace(new, width=width, height=height), scaled
@@ -90,9 +108,9 @@ def make_variants(
 ) -> list[Path]:
     """Write `output/<name>-<kind>/` for every sequence under `paths` (MOTChallenge layout,
     with gt) and every kind; existing variants are replaced, each only once complete."""
-    unknown = sorted(set(kinds) - set(KINDS))
+    unknown = sorted(set(kinds) - set(KINDS + OFFSET_KINDS))
     if unknown:
-        raise ValueError(f"unknown variant kind(s) {unknown}; choose from {KINDS}")
+        raise ValueError(f"unknown variant kind(s) {unknown}; choose from {KINDS + OFFSET_KINDS}")
     sources = annotated_sources(paths, "transform")  # only MOTChallenge sequences have it
     output = Path(output)
     written = []
@@ -127,11 +145,13 @@ def _write(
 
 
 def _write_images(source: Source, kind: str, info: SequenceInfo, images: Path) -> int:
-    """The variant's frames as 000001... in `images`; returns how many. "half" and "reverse"
-    copy the image files as they are; "flip" and "small" decode, transform and re-encode."""
+    """The variant's frames as 000001... in `images`; returns how many. "half", "reverse" and
+    "offsetN" copy the image files as they are; "flip" and "small" decode, transform and
+    re-encode."""
     images.mkdir(parents=True)
-    if kind in ("half", "reverse"):
-        kept = source.image_paths[::HALF_STEP] if kind == "half" else source.image_paths[::-1]
+    copied = {"half": slice(None, None, HALF_STEP), "reverse": slice(None, None, -1)}
+    if kind in copied or kind in OFFSET_KINDS:
+        kept = source.image_paths[copied.get(kind, slice(_dropped(kind), None))]
         for count, path in enumerate(kept, 1):
             shutil.copyfile(path, images / f"{count:06d}{info.im_ext}")
         return len(kept)

@@ -206,10 +206,11 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--kinds",
         nargs="+",
-        choices=variants.KINDS,
+        choices=variants.KINDS + variants.OFFSET_KINDS,
         default=list(variants.KINDS),
         help="flip: mirrored left-right; half: every 2nd frame; reverse: frames backwards; "
-        "small: half width and height (default all)",
+        "small: half width and height (default these four); offsetN: without the first N "
+        "frames (another detection phase)",
     )
     v.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     return p
