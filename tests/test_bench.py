@@ -586,6 +586,11 @@ def test_offset_variants_drop_the_first_frames(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         bench(capsys, "variants", seq, "-o", out, "--kinds", "offset5")
     assert exit_info.value.code == 2 and "offset5" in capsys.readouterr().err
+    short = small_sequence(tmp_path / "short", frames=3)
+    kinds = ("--kinds", "flip", "offset3")  # nothing is written, not even the flip
+    code, _, err = bench(capsys, "variants", short, "-o", tmp_path / "none", *kinds)
+    assert code == 2 and err.count("\n") == 1 and "too few for offset3" in err
+    assert not (tmp_path / "none").exists()
 
 
 def test_variants_need_ground_truth(tmp_path, capsys):

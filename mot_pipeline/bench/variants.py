@@ -112,6 +112,11 @@ def make_variants(
     if unknown:
         raise ValueError(f"unknown variant kind(s) {unknown}; choose from {KINDS + OFFSET_KINDS}")
     sources = annotated_sources(paths, "transform")  # only MOTChallenge sequences have it
+    longest_drop = max(map(_dropped, kinds), default=0)
+    for source in sources:  # before anything is written
+        if longest_drop >= len(source.image_paths):
+            frames = len(source.image_paths)
+            raise InputError(f"{frames} frames: too few for offset{longest_drop}", source.path)
     output = Path(output)
     written = []
     for source in sources:
