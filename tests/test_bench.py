@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import SAMPLE, SHARED, small_sequence
+from helpers import REPO, SAMPLE, SHARED, small_sequence
 
 from mot_pipeline.bench import accuracy, mvot, speed, tracker_kwargs, variants
 from mot_pipeline.cli.bench import main
@@ -608,8 +608,6 @@ def test_gpu_check_script_is_valid(tmp_path):
     import re
     import shlex
     import subprocess
-
-    from helpers import REPO
 
     from mot_pipeline.cli.bench import parser
 

@@ -38,7 +38,8 @@ from mot_pipeline.motchallenge import MotRows, SequenceInfo
 from mot_pipeline.sources import Sequence as Source
 
 KINDS = ("flip", "half", "reverse", "small")
-OFFSET_KINDS = tuple(f"offset{n}" for n in range(1, 5))  # the first n frames dropped
+OFFSETS = {f"offset{n}": n for n in range(1, 5)}  # kind -> frames dropped from the start
+OFFSET_KINDS = tuple(OFFSETS)
 HALF_STEP = 2  # "half" keeps frames 0, 2, 4, ...
 SMALL_SCALE = 0.5  # "small" frames are this fraction of the original width and height
 
@@ -67,11 +68,6 @@ def offset_rows(rows: MotRows, dropped: int) -> MotRows:
     return replace(kept, frames=kept.frames - dropped)
 
 
-def _dropped(kind: str) -> int:
-    """Frames an "offsetN" kind drops (N); 0 for the other kinds."""
-    return int(kind.removeprefix("offset")) if kind in OFFSET_KINDS else 0
-
-
 def scale_rows(rows: MotRows, sx: float, sy: float) -> MotRows:
     """Boxes of frames resized by (sx, sy): 0-based corners scale exactly."""
     return replace(rows, boxes=rows.boxes * np.array([sx, sy, sx, sy], np.float32))
@@ -93,8 +89,8 @@ def _variant(
         return replace(new, frame_rate=info.frame_rate / HALF_STEP), half_rows(gt)
     if kind == "reverse":
         return new, reverse_rows(gt, length)
-    if kind in OFFSET_KINDS:
-        return new, offset_rows(gt, _dropped(kind))
+    if kind in OFFSETS:
+        return new, offset_rows(gt, OFFSETS[kind])
     width, height = _small_size(info)
     scaled = scale_rows(gt, width / info.width, height / info.height)
     return replace(new, width=width, height=height), scaled
@@ -112,7 +108,7 @@ def make_variants(
     if unknown:
         raise ValueError(f"unknown variant kind(s) {unknown}; choose from {KINDS + OFFSET_KINDS}")
     sources = annotated_sources(paths, "transform")  # only MOTChallenge sequences have it
-    longest_drop = max(map(_dropped, kinds), default=0)
+    longest_drop = max((OFFSETS.get(kind, 0) for kind in kinds), default=0)
     for source in sources:  # before anything is written
         if longest_drop >= len(source.image_paths):
             frames = len(source.image_paths)
@@ -154,9 +150,9 @@ def _write_images(source: Source, kind: str, info: SequenceInfo, images: Path) -
     "offsetN" copy the image files as they are; "flip" and "small" decode, transform and
     re-encode."""
     images.mkdir(parents=True)
-    copied = {"half": slice(None, None, HALF_STEP), "reverse": slice(None, None, -1)}
-    if kind in copied or kind in OFFSET_KINDS:
-        kept = source.image_paths[copied.get(kind, slice(_dropped(kind), None))]
+    copied = _copied_frames(kind)
+    if copied is not None:
+        kept = source.image_paths[copied]
         for count, path in enumerate(kept, 1):
             shutil.copyfile(path, images / f"{count:06d}{info.im_ext}")
         return len(kept)
@@ -170,3 +166,14 @@ def _write_images(source: Source, kind: str, info: SequenceInfo, images: Path) -
         if not cv2.imwrite(str(path), out):
             raise InputError("could not write image", path)
     return count
+
+
+def _copied_frames(kind: str) -> slice | None:
+    """The source frames a kind keeps unchanged, in order; None where it re-encodes them."""
+    if kind == "half":
+        return slice(None, None, HALF_STEP)
+    if kind == "reverse":
+        return slice(None, None, -1)
+    if kind in OFFSETS:
+        return slice(OFFSETS[kind], None)
+    return None
