@@ -114,6 +114,13 @@ def run(
     _check_targets(targets, output, overwrite, make_zip, evaluate)
     if evaluate and not any(s.gt_path for s in sources):
         raise InputError("no ground truth (gt/gt.txt) to evaluate against", paths[0])
+    # Ground truth is read before any tracking, so a malformed gt.txt fails in seconds and
+    # leaves no result files behind, not after the whole sequence has run.
+    ground_truth = {}
+    if evaluate is not False:
+        ground_truth = {
+            s.gt_path: motchallenge.read_mot_file(s.gt_path, "gt") for s in sources if s.gt_path
+        }
     tracker = build_tracker(config)
     shared_detector = None if config.detector == PUBLIC else build_detector(config)
     set_threads(threads)  # after the models: loading YOLO resets torch's thread count
@@ -138,7 +145,7 @@ def run(
                 )
             )
     if evaluate is not False:
-        _evaluate(report, output, overwrite, required=bool(evaluate), log=log)
+        _evaluate(report, ground_truth, output, required=bool(evaluate), log=log)
     if make_zip:
         files = [p for r in report.runs for p in r.result_paths]
         report.zip_path = motchallenge.write_submission_zip(
@@ -205,13 +212,16 @@ def _run_one(
     return SequenceRun(name, paths, pipeline.timing, wall, source.gt_path)
 
 
-def _evaluate(report: RunReport, output: Path, overwrite: bool, required: bool, log) -> None:
+def _evaluate(
+    report: RunReport, ground_truth: dict[Path, Any], output: Path, required: bool, log
+) -> None:
+    """Score the runs that have ground truth (`ground_truth`: gt rows by gt path)."""
     from mot_pipeline import evaluation
 
     scored = [r for r in report.runs if r.gt_path is not None]
     pairs, run_of = [], {}
     for r in scored:
-        gt = motchallenge.read_mot_file(r.gt_path, "gt")
+        gt = ground_truth[r.gt_path]
         for p in r.result_paths:
             # Only the length matters to scoring: frames without any row count too.
             info = motchallenge.SequenceInfo(p.stem, 1.0, r.frames, 0, 0)

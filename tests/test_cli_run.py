@@ -77,8 +77,10 @@ def test_empty_det_file_means_no_detections(tmp_path, capsys):
 def test_malformed_gt_file(tmp_path, capsys):
     seq = small_sequence(tmp_path)
     (seq / "gt" / "gt.txt").write_text("1,1,10,10,20\n")
-    code, _, err = run_cli(capsys, seq, "-o", tmp_path / "out", "--detector", "public")
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, seq, "-o", out, "--detector", "public")
     assert_one_line_error(code, err, "gt.txt")
+    assert not out.exists() or not list(out.iterdir())  # refused before tracking
 
 
 @pytest.mark.parametrize("kind", ["missing", "text"])
