@@ -370,6 +370,20 @@ def _check_writable(path: Path, overwrite: bool) -> None:
         raise InputError("is a directory", path)
 
 
+def check_output_dir(path: str | Path) -> Path:
+    """Refuse, before any work, an output directory that cannot be made or written in: a
+    file in its place or above it, or no write permission where it would be created."""
+    path = Path(path)
+    existing = path
+    while not existing.exists():  # False also below a file (ENOTDIR)
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError("not a directory, cannot hold output files", existing)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError("not writable", existing)
+    return path
+
+
 def atomic_write(
     path: str | Path, write: Callable[[IO[bytes]], None], overwrite: bool = False
 ) -> Path:

@@ -106,7 +106,7 @@ def run(
     against their ground truth when it exists (`evaluate=None`) or when asked to."""
     from mot_pipeline.threads import set_threads
 
-    output = Path(output)
+    output = motchallenge.check_output_dir(output)
     sources = [s for p in paths for s in open_sources(p, frame_rate=config.frame_rate)]
     targets = [output / f"{alias}.txt" for s in sources for alias in s.aliases]
     if save_video:

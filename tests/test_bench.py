@@ -69,6 +69,22 @@ def test_speed_bad_source(tmp_path, capsys):
     assert "nope" in lines[0] and not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("command", ["speed", "accuracy", "mvot", "variants"])
+def test_output_that_is_a_file(tmp_path, capsys, command):
+    """Every subcommand refuses, as one line before any work, an --output that is a file or
+    lies below one."""
+    seq = small_sequence(tmp_path, 3)
+    taken = tmp_path / "taken"
+    taken.write_text("not a directory")
+    for out in (taken, taken / "sub"):
+        args = [seq] if command != "speed" else ["--methods", "hold"]
+        code, _, err = bench(capsys, command, *args, "-o", out)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and lines[0].startswith("mot-bench: error: ")
+        assert f"{taken}: not a directory" in lines[0]
+    assert taken.read_text() == "not a directory"
+
+
 def test_synthetic_boxes_inside_and_nested():
     for width, height in speed.RESOLUTIONS.values():
         boxes = speed.synthetic_boxes(150, width, height, seed=3)

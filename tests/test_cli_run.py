@@ -37,6 +37,16 @@ def test_missing_path(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("below", [False, True])
+def test_output_that_is_a_file(tmp_path, capsys, below):
+    taken = tmp_path / "taken"
+    taken.write_text("not a directory")
+    out = taken / "sub" if below else taken
+    code, _, err = run_cli(capsys, small_sequence(tmp_path), "-o", out, "--tracker", "hold")
+    assert_one_line_error(code, err, f"{taken}: not a directory")
+    assert taken.read_text() == "not a directory"
+
+
 def test_dir_that_is_not_a_sequence(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("hello")

@@ -274,6 +274,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = shlex.join([PROG, *argv])
     log = (lambda _: None) if args.quiet else print
     try:
+        from mot_pipeline.motchallenge import check_output_dir
+
+        check_output_dir(args.output)
         if args.command == "speed":
             _speed(args, log, command)
         elif args.command == "accuracy":
