@@ -17,7 +17,7 @@ from detectors import Detector
 from mot_pipeline.boxes import clip, valid_mask
 from mot_pipeline.lifecycle import Lifecycle, LifecycleConfig
 from mot_pipeline.smoothing import FixedLagSmoother
-from mot_pipeline.types import Detections, FrameResult
+from mot_pipeline.types import Detections, FrameResult, check_frame
 from trackers import MotionEstimator, PriorBoxes
 
 DEFAULT_FRAME_RATE = 30.0
@@ -79,6 +79,7 @@ class Pipeline:
         self.lifecycle = Lifecycle(self.config.lifecycle, self.frame_rate, self.config.detect_every)
         self.tracker.reset()
         self.frame_index = 0
+        self.frame_shape: tuple[int, ...] | None = None  # of the stream's first frame
         self.timing = Timing()
         self.smoother = FixedLagSmoother(self.lag)
 
@@ -108,7 +109,10 @@ class Pipeline:
         return self.smoother.flush()
 
     def step(self, frame: np.ndarray) -> FrameResult:
+        """Track one BGR uint8 frame, the same size as the stream's first (`reset` between
+        streams); return its tracks at once."""
         t0 = time.perf_counter()
+        self._check(frame)
         life, detect_s = self.lifecycle, 0.0
         if len(life.ids):
             boxes, scores = self.tracker.propagate(frame)
@@ -141,6 +145,17 @@ class Pipeline:
         self.timing.track_s += time.perf_counter() - t0 - detect_s
         self.timing.frames += 1
         return result
+
+    def _check(self, frame: np.ndarray) -> None:
+        check_frame(frame)
+        if self.frame_shape is None:
+            self.frame_shape = frame.shape
+        elif frame.shape != self.frame_shape:
+            raise ValueError(
+                f"frame {self.frame_index} is {frame.shape[1]}x{frame.shape[0]}, the stream's "
+                f"first was {self.frame_shape[1]}x{self.frame_shape[0]}; call reset() between "
+                "streams"
+            )
 
     @staticmethod
     def _sanitise(detections: Detections, frame: np.ndarray) -> Detections:

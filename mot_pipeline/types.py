@@ -13,6 +13,21 @@ import numpy as np
 from mot_pipeline.boxes import as_boxes
 
 
+def check_frame(frame: object) -> np.ndarray:
+    """`frame` if it is an (H, W, 3) BGR uint8 image, else ValueError: the pipeline and the
+    appearance trackers take frames as OpenCV decodes them, and a float or grey image would
+    be tracked wrongly without any error."""
+    ok = isinstance(frame, np.ndarray) and frame.ndim == 3 and frame.shape[2] == 3
+    if not ok or frame.dtype != np.uint8 or 0 in frame.shape:
+        what = (
+            f"{frame.dtype} array of shape {frame.shape}"
+            if isinstance(frame, np.ndarray)
+            else type(frame).__name__
+        )
+        raise ValueError(f"frame must be an (H, W, 3) BGR uint8 array, got a {what}")
+    return frame
+
+
 def _frozen(arr: np.ndarray) -> np.ndarray:
     arr = np.array(arr, copy=True)
     arr.setflags(write=False)

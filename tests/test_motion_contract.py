@@ -84,3 +84,14 @@ def test_prior_boxes_follow_ids():
         np.testing.assert_allclose(prior, BOXES[[0, 2]], atol=1e-3)
         checked.append(name)
     assert "siammt" in checked
+
+
+@pytest.mark.parametrize("name", ["siammt", "siamfc", "siamfc-mi"])
+def test_appearance_trackers_refuse_frames_that_are_not_bgr_uint8(name):
+    """They read pixels: a float frame (e.g. scaled to 0..1) would be tracked wrongly."""
+    estimator = create(name)
+    with pytest.raises(ValueError, match="BGR uint8"):
+        estimator.add(FRAME.astype(np.float32) / 255, BOXES, np.array([1, 2, 3]))
+    estimator.add(FRAME, BOXES, np.array([1, 2, 3]))
+    with pytest.raises(ValueError, match="BGR uint8"):
+        estimator.propagate(FRAME[..., 0])

@@ -144,3 +144,29 @@ def test_estimator_prior_boxes_keep_a_drifting_track():
     # tracks that never get a second hit.
     assert reported[False][0] == [1] and reported[False][-1] == []
     assert reported[True] == [[1]] * 21
+
+
+@pytest.mark.parametrize(
+    ("frame", "fragment"),
+    [
+        (np.zeros((240, 320), np.uint8), "shape (240, 320)"),
+        (np.zeros((240, 320, 3), np.float32), "float32"),
+        ([[0, 0, 0]], "list"),
+    ],
+)
+def test_step_refuses_frames_that_are_not_bgr_uint8(frame, fragment):
+    pipe = Pipeline(ScriptedDetector(STARTS, VEL), create("kalman"))
+    with pytest.raises(ValueError, match="BGR uint8") as err:
+        pipe.step(frame)
+    assert fragment in str(err.value)
+
+
+def test_frame_size_is_fixed_until_reset():
+    """Track boxes are in the first frame's pixels: a stream that changes size mid-way is
+    refused, not tracked in the wrong coordinates; `reset` starts a new stream."""
+    pipe = Pipeline(ScriptedDetector(STARTS, VEL), create("kalman"))
+    pipe.step(FRAME)
+    with pytest.raises(ValueError, match="320x240; call reset"):
+        pipe.step(np.zeros((480, 640, 3), np.uint8))
+    pipe.reset()
+    assert pipe.step(np.zeros((480, 640, 3), np.uint8)).frame_index == 0

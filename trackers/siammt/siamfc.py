@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import torch
 
+from mot_pipeline.types import check_frame
 from trackers.siammt.backbone import STRIDE, output_size
 from trackers.siammt.response import PeakFinder, SiamParams, apply_update, exemplar_side
 from trackers.siammt.targets import Targets, load_backbone
@@ -93,6 +94,7 @@ class _SiamFCBase:
         boxes, ids = validated(boxes, ids)
         if len(ids) == 0:
             return
+        check_frame(frame)
         c = self.config
         centre = ((boxes[:, :2] + boxes[:, 2:]) / 2).astype(np.float64)
         size = np.maximum(boxes[:, 2:] - boxes[:, :2], c.min_box_size).astype(np.float64)
@@ -112,6 +114,7 @@ class _SiamFCBase:
         self._t.keep(~np.isin(self._t.ids, np.asarray(ids, np.int64).reshape(-1)))
 
     def propagate(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        check_frame(frame)
         n = len(self._t.ids)
         if n == 0:
             self.last_logits = np.zeros(0, np.float32)

@@ -118,6 +118,7 @@ import numpy as np
 import torch
 
 from mot_pipeline.boxes import iou_matrix
+from mot_pipeline.types import check_frame
 from trackers.kalman import KalmanConfig, KalmanEstimator
 from trackers.kalman_filter import MAX_SIZE_RATE, BoxKalmanFilter, FilterNoise
 from trackers.siammt.backbone import RECEPTIVE_FIELD, STRIDE, cpu_has_amx_bf16, output_size
@@ -280,7 +281,7 @@ class SiamMTEstimator:
         boxes, ids = validated(boxes, ids)
         if len(ids) == 0:
             return
-        self._check_frame(frame)
+        check_frame(frame)
         centre = ((boxes[:, :2] + boxes[:, 2:]) / 2).astype(np.float64)
         c = self.config
         size = np.maximum(boxes[:, 2:] - boxes[:, :2], c.min_box_size).astype(np.float64)
@@ -312,7 +313,7 @@ class SiamMTEstimator:
             self._prior.remove(ids)
 
     def propagate(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        self._check_frame(frame)
+        check_frame(frame)
         self._cache = None  # a new frame: never reuse features across propagate calls
         if self._prior is not None:
             prior, _ = self._prior.propagate(frame)
@@ -407,10 +408,6 @@ class SiamMTEstimator:
         if cur is not None and abs(math.log(ideal / cur)) <= math.log1p(c.frame_scale_tolerance):
             return cur
         return ideal
-
-    def _check_frame(self, frame: np.ndarray) -> None:
-        if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
-            raise ValueError("frame must be an (H, W, 3) BGR uint8 array")
 
     # -- features ------------------------------------------------------------------------------
     def _resize(self, frame: np.ndarray, scale: float) -> tuple[np.ndarray, tuple[float, float]]:
