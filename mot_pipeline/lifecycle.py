@@ -43,8 +43,9 @@ class LifecycleConfig:
     min_hits: int = 2
     confirm_score: float | None = None
     # A propagated track is reported only while the motion estimator's confidence is at least
-    # this; 0 reports every tracked track (Kalman, hold).
-    min_report_score: float = 0.0
+    # this; 0 reports every tracked track. None: the estimator's own threshold
+    # (`trackers.ReportThreshold`: SiamMT and the SiamFC baselines), else 0 (Kalman, hold).
+    min_report_score: float | None = None
     # End a lost track once less than `lost_min_inside` of its predicted box is inside the
     # frame (see `end_departed`).
     end_lost_outside: bool = True
@@ -202,7 +203,8 @@ class Lifecycle:
 
     def _visible(self) -> np.ndarray:
         show = self.states == TrackState.TRACKED
-        return show & (self._detected_now | (self.scores >= self.config.min_report_score))
+        threshold = self.config.min_report_score or 0.0
+        return show & (self._detected_now | (self.scores >= threshold))
 
     def _keep(self, rows: np.ndarray) -> None:
         for name in ("ids", "states", "hits", "last_detected", "boxes", "scores", "_detected_now"):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from mot_pipeline.boxes import clip, valid_mask
 from mot_pipeline.lifecycle import Lifecycle, LifecycleConfig
 from mot_pipeline.smoothing import FixedLagSmoother
 from mot_pipeline.types import Detections, FrameResult, check_frame
-from trackers import MotionEstimator, PriorBoxes
+from trackers import MotionEstimator, PriorBoxes, ReportThreshold
 
 DEFAULT_FRAME_RATE = 30.0
 MIN_DETECTION_SIZE = 1.0  # px; smaller (or non-finite) detector boxes are dropped
@@ -76,12 +76,22 @@ class Pipeline:
         """Forget all tracks (between sequences); ids restart at 1."""
         if frame_rate is not None:
             self.frame_rate = float(frame_rate)
-        self.lifecycle = Lifecycle(self.config.lifecycle, self.frame_rate, self.config.detect_every)
+        self.lifecycle = Lifecycle(
+            self._lifecycle_config(), self.frame_rate, self.config.detect_every
+        )
         self.tracker.reset()
         self.frame_index = 0
         self.frame_shape: tuple[int, ...] | None = None  # of the stream's first frame
         self.timing = Timing()
         self.smoother = FixedLagSmoother(self.lag)
+
+    def _lifecycle_config(self) -> LifecycleConfig:
+        """The lifecycle settings, with the tracker's own report threshold where none is set."""
+        c = self.config.lifecycle
+        if c.min_report_score is not None:
+            return c
+        own = self.tracker.min_report_score if isinstance(self.tracker, ReportThreshold) else 0.0
+        return replace(c, min_report_score=float(own))
 
     @property
     def lag(self) -> int:

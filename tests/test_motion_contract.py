@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from trackers import REGISTRY, MotionEstimator, PriorBoxes, create
+from trackers import REGISTRY, MotionEstimator, PriorBoxes, ReportThreshold, create
 
 FRAME = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
 BOXES = np.array([[20, 30, 60, 110], [150, 40, 190, 130], [250, 100, 290, 200]], np.float32)
@@ -95,3 +95,12 @@ def test_appearance_trackers_refuse_frames_that_are_not_bgr_uint8(name):
     estimator.add(FRAME, BOXES, np.array([1, 2, 3]))
     with pytest.raises(ValueError, match="BGR uint8"):
         estimator.propagate(FRAME[..., 0])
+
+
+def test_report_threshold_only_where_scores_are_probabilities(estimator):
+    """SiamMT and the SiamFC baselines score a box by the net's probability and give the
+    pipeline a threshold on it; Kalman's and hold's scores are not on that scale."""
+    appearance = type(estimator).__name__.startswith("Siam")
+    assert isinstance(estimator, ReportThreshold) == appearance
+    if appearance:
+        assert 0.0 < estimator.min_report_score < 1.0

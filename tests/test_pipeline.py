@@ -170,3 +170,35 @@ def test_frame_size_is_fixed_until_reset():
         pipe.step(np.zeros((480, 640, 3), np.uint8))
     pipe.reset()
     assert pipe.step(np.zeros((480, 640, 3), np.uint8)).frame_index == 0
+
+
+class _Unsure:
+    """`hold` that scores every propagated box 0.3 and asks for 0.5 to report it."""
+
+    min_report_score = 0.5
+
+    def __init__(self):
+        self._hold = create("hold")
+
+    def __getattr__(self, name):
+        return getattr(self._hold, name)
+
+    def propagate(self, frame):
+        boxes, scores = self._hold.propagate(frame)
+        return boxes, np.full_like(scores, 0.3)
+
+
+@pytest.mark.parametrize(("configured", "hidden"), [(None, True), (0.2, False), (0.0, False)])
+def test_report_threshold_is_the_trackers_unless_configured(configured, hidden):
+    """Online, a propagated track scored below the tracker's `min_report_score` is hidden
+    (detector frames always show it); a threshold in the lifecycle config wins."""
+    from mot_pipeline.lifecycle import LifecycleConfig
+
+    config = PipelineConfig(
+        detect_every=3, lag=0, lifecycle=LifecycleConfig(min_report_score=configured)
+    )
+    pipe = Pipeline(ScriptedDetector(STARTS, VEL), _Unsure(), config=config)
+    shown = [len(r.tracks) for r in pipe.run([FRAME] * 7)]
+    assert shown == ([2, 0, 0, 2, 0, 0, 2] if hidden else [2] * 7)
+    kalman = Pipeline(ScriptedDetector(STARTS, VEL), create("kalman"), detect_every=3)
+    assert kalman.lifecycle.config.min_report_score == 0.0

@@ -50,6 +50,17 @@ class PriorBoxes(Protocol):
     def prior_boxes(self) -> np.ndarray | None: ...
 
 
+@runtime_checkable
+class ReportThreshold(Protocol):
+    """Optional extra of a `MotionEstimator`: `min_report_score`, the score below which a
+    propagated track should not be reported (its target is likely lost). The scale of
+    `scores` is the estimator's own, so is this threshold; the pipeline uses it unless its
+    lifecycle config sets one."""
+
+    @property
+    def min_report_score(self) -> float: ...
+
+
 # name -> "module:Class". Each class takes one optional frozen config dataclass, found as its
 # `Config` attribute, so YAML presets can be validated before anything heavy is imported.
 REGISTRY: dict[str, str] = {

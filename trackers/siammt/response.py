@@ -112,6 +112,10 @@ class SiamParams:
     response_up: int = 16
     upsample: str = "bilinear"  # "bilinear" (SiamMT, paper Sec. 4.4) or "bicubic" (SiamFC)
     out_scale: float = 0.001  # siamfc-pytorch's head: logits = out_scale * xcorr
+    # Not SiamFC's: the pipeline hides a propagated track whose score (sigmoid of the logit
+    # at the box returned) falls below this (`trackers.ReportThreshold`); see "Reporting" in
+    # `tracker.py` for the measurement.
+    min_report_score: float = 0.9
 
     def scale_factors(self) -> np.ndarray:
         """Search scales, e.g. (1.0375^-1, 1, 1.0375)."""

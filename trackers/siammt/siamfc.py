@@ -86,6 +86,11 @@ class _SiamFCBase:
     def ids(self) -> np.ndarray:
         return self._t.ids.copy()
 
+    @property
+    def min_report_score(self) -> float:
+        """`trackers.ReportThreshold`, as SiamMT's (same hyper-parameters)."""
+        return self.config.min_report_score
+
     def reset(self) -> None:
         self._t = Targets(self.exemplar_cells**2, self.net.out_channels, self.device)
         self.last_logits = np.zeros(0, np.float32)
