@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from mot_pipeline.errors import InputError
-from mot_pipeline.types import Detections
+from mot_pipeline.types import Detections, check_frame
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 # Model names that resolve to a folder shipped in `weights/` (see weights/README.md).
@@ -181,11 +181,7 @@ class YoloDetector:
 
     def __call__(self, frame: np.ndarray, frame_index: int | None = None) -> Detections:
         """Detect on one frame; `frame_index` is ignored (image detectors need only pixels)."""
-        if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
-            shape = getattr(frame, "shape", type(frame).__name__)
-            raise ValueError(f"frame must be an (H, W, 3) BGR image, got {shape}")
-        if frame.dtype != np.uint8:
-            raise ValueError(f"frame must be uint8, got {frame.dtype}")
+        check_frame(frame)
         import torch
 
         threads = torch.get_num_threads()

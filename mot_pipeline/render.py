@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from mot_pipeline.errors import InputError
-from mot_pipeline.types import FrameResult, Tracks
+from mot_pipeline.types import FrameResult, Tracks, check_frame
 
 # Hue steps by the golden ratio's conjugate: consecutive ids land far apart on the colour wheel
 # and no two ids below a few hundred get near-identical hues.
@@ -105,8 +105,7 @@ class TrackRenderer:
 
         `detector_ran=True` adds a "det" mark to the frame text (None/False: no mark).
         """
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"image must be (H, W, 3) uint8 BGR, got {image.shape} {image.dtype}")
+        check_frame(image)
         cfg = self.config
         canvas = image.copy()
         height, width = canvas.shape[:2]
@@ -236,8 +235,7 @@ class VideoWriter:
         (and `frame_index` written in its corner) when given."""
         if self._closed:
             raise RuntimeError("write() on a closed VideoWriter")
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"frames must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+        check_frame(image)
         size = (image.shape[1], image.shape[0])
         if self._writer is None:
             self._open(size)
