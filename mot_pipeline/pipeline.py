@@ -38,6 +38,11 @@ class PipelineConfig:
             raise ValueError(f"lag must be >= 0, got {self.lag}")
 
 
+def rate(count: float, seconds: float) -> float:
+    """`count` per second (frames per second, say); nan when no time was measured."""
+    return count / seconds if seconds > 0 else float("nan")
+
+
 @dataclass
 class Timing:
     """Seconds spent in detection and in tracking (everything else in `step`), and frames."""
@@ -48,8 +53,7 @@ class Timing:
 
     @property
     def fps(self) -> float:
-        total = self.detect_s + self.track_s
-        return self.frames / total if total > 0 else float("nan")
+        return rate(self.frames, self.detect_s + self.track_s)
 
 
 class Pipeline:
