@@ -33,12 +33,8 @@ from scipy.optimize import linear_sum_assignment
 
 from mot_pipeline.boxes import iou_matrix
 from mot_pipeline.errors import InputError
-from mot_pipeline.motchallenge import (
-    GT_STYLE_MOT16,
-    MotRows,
-    SequenceInfo,
-    atomic_write_text,
-)
+from mot_pipeline.fileio import atomic_write_text
+from mot_pipeline.motchallenge import GT_STYLE_MOT16, MotRows, SequenceInfo
 
 IOU_THRESHOLD = 0.5
 EPS = float(np.finfo(float).eps)  # TrackEval's tolerance on thresholds

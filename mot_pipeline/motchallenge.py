@@ -7,12 +7,9 @@ everything it returns is 0-based (frames and boxes, see `boxes.py`).
 from __future__ import annotations
 
 import configparser
-import contextlib
 import math
-import os
-import tempfile
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Literal
@@ -21,6 +18,7 @@ import numpy as np
 
 from mot_pipeline.boxes import as_boxes, xywh_to_xyxy, xyxy_to_xywh
 from mot_pipeline.errors import InputError
+from mot_pipeline.fileio import atomic_write, atomic_write_text, check_writable
 from mot_pipeline.types import Detections, FrameResult
 
 
@@ -78,7 +76,6 @@ MOT_CLASS_IDS = range(1, 14)  # pedestrian (1) ... crowd (13), as in the MOT16 p
 BOX_DECIMALS = 3  # 1/1000 px: the round trip stays well under 1e-2 px
 SCORE_DECIMALS = 3
 UNUSED = -1  # MOTChallenge's placeholder for absent columns (class, world coordinates)
-FILE_MODE = 0o644  # mkstemp creates 0o600; written files are meant to be shared
 
 
 def _frozen(values: object, dtype: type) -> np.ndarray:
@@ -359,59 +356,8 @@ def read_detections(path: str | Path, num_frames: int | None = None) -> dict[int
 
 
 # --------------------------------------------------------------------------------------------
-# Writing results (atomic: a temp file in the target directory, then os.replace)
+# Writing results (atomic, through `fileio`)
 # --------------------------------------------------------------------------------------------
-
-
-def _check_writable(path: Path, overwrite: bool) -> None:
-    if path.exists() and not overwrite:
-        raise InputError("exists; pass --overwrite", path)
-    if path.is_dir():
-        raise InputError("is a directory", path)
-
-
-def check_output_dir(path: str | Path) -> Path:
-    """Refuse, before any work, an output directory that cannot be made or written in: a
-    file in its place or above it, or no write permission where it would be created."""
-    path = Path(path)
-    existing = path
-    while not existing.exists():  # False also below a file (ENOTDIR)
-        existing = existing.parent
-    if not existing.is_dir():
-        raise InputError("not a directory, cannot hold output files", existing)
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError("not writable", existing)
-    return path
-
-
-def atomic_write(
-    path: str | Path, write: Callable[[IO[bytes]], None], overwrite: bool = False
-) -> Path:
-    """Create `path` through `write(binary_file)` so that readers never see a partial file.
-
-    The data goes to a temp file in the same directory (same file system), which replaces
-    `path` only once complete; on any error the temp file is removed and `path` is untouched.
-    An existing `path` raises `InputError` unless `overwrite`.
-    """
-    path = Path(path)
-    _check_writable(path, overwrite)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            os.fchmod(f.fileno(), FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def atomic_write_text(path: str | Path, text: str, overwrite: bool = False) -> Path:
-    """`atomic_write` for UTF-8 text."""
-    return atomic_write(path, lambda f: f.write(text.encode("utf-8")), overwrite)
 
 
 def rows_from_frame_results(frame_results: Iterable[FrameResult]) -> MotRows:
@@ -505,7 +451,7 @@ def write_result_rows(
     Returns the number of rows left out (see `format_result_rows`)."""
     targets = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
     for p in targets:
-        _check_writable(p, overwrite)
+        check_writable(p, overwrite)
     text, skipped = format_result_rows(rows)
     for p in targets:
         atomic_write_text(p, text, overwrite=overwrite)
@@ -521,7 +467,7 @@ def write_results(
     refuses to replace an existing file unless `overwrite`. Returns the rows left out."""
     targets = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
     for p in targets:  # fail before consuming a (possibly long-running) frame iterator
-        _check_writable(p, overwrite)
+        check_writable(p, overwrite)
     return write_result_rows(targets, rows_from_frame_results(frame_results), overwrite)
 
 
@@ -539,7 +485,7 @@ class ResultWriter:
         self._results: list[FrameResult] = []
         self._closed = False
         for p in self.paths:
-            _check_writable(p, overwrite)
+            check_writable(p, overwrite)
 
     def add(self, frame_result: FrameResult) -> None:
         if self._closed:

@@ -19,6 +19,7 @@ from detectors import Detector
 from mot_pipeline import motchallenge
 from mot_pipeline.config import RunConfig, tracker_config
 from mot_pipeline.errors import InputError
+from mot_pipeline.fileio import check_output_dir
 from mot_pipeline.pipeline import Pipeline, Timing
 from mot_pipeline.sources import Sequence as FrameSource
 from mot_pipeline.sources import open_sources
@@ -106,7 +107,7 @@ def run(
     against their ground truth when it exists (`evaluate=None`) or when asked to."""
     from mot_pipeline.threads import set_threads
 
-    output = motchallenge.check_output_dir(output)
+    output = check_output_dir(output)
     sources = [s for p in paths for s in open_sources(p, frame_rate=config.frame_rate)]
     targets = [output / f"{alias}.txt" for s in sources for alias in s.aliases]
     if save_video:

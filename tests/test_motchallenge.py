@@ -15,7 +15,6 @@ from mot_pipeline.motchallenge import (
     GT_STYLE_MOT16,
     MotRows,
     ResultWriter,
-    atomic_write,
     detections_by_frame,
     format_gt_rows,
     format_seqinfo,
@@ -287,20 +286,6 @@ def test_failed_write_leaves_no_file_behind(tmp_path: Path) -> None:
         writer.add(_frame_results()[0])
         raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []
-
-
-def test_atomic_write_removes_its_temp_file_on_error(tmp_path: Path) -> None:
-    target = tmp_path / "r.txt"
-    target.write_text("previous\n")
-
-    def half_then_fail(f) -> None:
-        f.write(b"1,1,1,1,")
-        raise OSError("disk full")
-
-    with pytest.raises(OSError, match="disk full"):
-        atomic_write(target, half_then_fail, overwrite=True)
-    assert target.read_text() == "previous\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["r.txt"]
 
 
 def test_result_writer_streams_and_writes_on_close(tmp_path: Path) -> None:

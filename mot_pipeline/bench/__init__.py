@@ -70,7 +70,7 @@ def annotated_sources(
 def write_json(path: str | Path, data: Any) -> Path:
     """Write `data` as indented JSON, atomically (benchmark outputs are derived: replaced)."""
     from mot_pipeline.evaluation import jsonable
-    from mot_pipeline.motchallenge import atomic_write_text
+    from mot_pipeline.fileio import atomic_write_text
 
     text = json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n"
     return atomic_write_text(path, text, overwrite=True)

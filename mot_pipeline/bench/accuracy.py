@@ -291,7 +291,7 @@ def run(
         f"Sequences: {', '.join(u.name for u in units)}; detector {base.detector}; "
         f"{info['cpu']}, {threads} threads." + (f"\n\nCommand: `{command}`" if command else "")
     )
-    from mot_pipeline.motchallenge import atomic_write_text
+    from mot_pipeline.fileio import atomic_write_text
 
     atomic_write_text(output / ACCURACY_MD, format_markdown(rows, header), overwrite=True)
     if plots:

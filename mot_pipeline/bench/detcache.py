@@ -134,7 +134,7 @@ class DetectionCache:
         return out
 
     def save(self, key: str, cached: CachedDetections) -> Path:
-        from mot_pipeline.motchallenge import atomic_write
+        from mot_pipeline.fileio import atomic_write
 
         frames = sorted(cached.by_frame)
         dets = [cached.by_frame[f] for f in frames]

@@ -323,7 +323,7 @@ def run(
     """Run every method in every mode over the sequences; write mvot.json and mvot.md."""
     from tqdm import tqdm
 
-    from mot_pipeline import motchallenge
+    from mot_pipeline import fileio, motchallenge
     from mot_pipeline.bench import annotated_sources, check_methods, machine_info, write_json
     from mot_pipeline.threads import set_threads
 
@@ -414,7 +414,7 @@ def run(
         f"Sequences: {', '.join(s.name for s in sources)}; {info['cpu']}, {threads} threads, "
         f"device {info['device']}." + (f"\n\nCommand: `{command}`" if command else "")
     )
-    motchallenge.atomic_write_text(output / MVOT_MD, format_markdown(rows, header), overwrite=True)
+    fileio.atomic_write_text(output / MVOT_MD, format_markdown(rows, header), overwrite=True)
     log(format_markdown(rows).rstrip())
     log(f"written: {output / MVOT_JSON}, {output / MVOT_MD}")
     return report

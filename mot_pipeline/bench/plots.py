@@ -28,7 +28,7 @@ def _figure(panels: int) -> tuple[Any, list[Any]]:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    from mot_pipeline.motchallenge import atomic_write
+    from mot_pipeline.fileio import atomic_write
 
     fig.tight_layout()
     buffer = io.BytesIO()

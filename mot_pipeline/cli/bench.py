@@ -274,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = shlex.join([PROG, *argv])
     log = (lambda _: None) if args.quiet else print
     try:
-        from mot_pipeline.motchallenge import check_output_dir
+        from mot_pipeline.fileio import check_output_dir
 
         check_output_dir(args.output)
         if args.command == "speed":
