@@ -11,13 +11,9 @@ track whose box touches the frame border: the low-score detection must overlap i
 too (the smaller of the two IoUs counts). An appearance tracker cannot place a box beyond the
 image, so the box of a person who walked out stays at the edge, and low-score partial
 detections there (of them, half out, or of someone coming in) would keep the track alive until
-it takes the newcomer's identity; the motion-only prior carries on out of the frame. Measured
-(`siammt`, MOTA / IDF1 / HOTA, revised output, the four MOT15 sequences and their 16 copies
-from `mot-bench variants`, with the lifecycle's `lost_min_inside` 0.6): k = 5 77.5 / 78.3 /
-58.3 -> 77.6 / 78.8 / 58.6, only three sequences changed, each for the better (TUD-Stadtmitte
-mirrored IDF1 76.9 -> 84.6, half-size 78.3 -> 85.3, reversed 82.7 -> 82.9); k = 10 unchanged.
-Asking the same of every track (not only at the border) gave k = 5 77.5 / 77.8 / 58.1 (an
-identity switch in PETS09-S2L1 mirrored, IDF1 -6.8).
+it takes the newcomer's identity; the motion-only prior carries on out of the frame. Asking
+the same of every track, not only at the border, costs identity switches (measurements:
+docs/DECISIONS.md, "Edge agreement in the second association pass").
 
 High-score detections left after that may start new tracks (the lifecycle decides); low-score
 ones never do. The default thresholds are ultralytics' bytetrack.yaml (match_thresh 0.8 is a
@@ -25,9 +21,9 @@ cost, i.e. affinity >= 0.2; 0.5 and 0.7 likewise for the later passes).
 
 Passes 1 and 3 grow boxes by `buffer_per_second` x the time since the previous detector frame
 (see `affinity.grow`): 0 at k = 1 in effect (0.6 x 1/25 s = 2 %), and 8.6 % at k = 5 on a 7-fps
-sequence. Measured with kalman on the four shared MOT15 sequences at k = 5 (YOLO11n, conf 0.1),
-a buffer rate of 0.6 raised KITTI-17 MOTA from 27.2 to 43.8 and PETS09-S2L1 from 26.9 to 47.1
-while TUD-Stadtmitte (25 fps) stayed within a point; a rate of 1.0 cost TUD-Stadtmitte 6 IDF1.
+sequence: the longer the gap, the farther a prediction can miss its detection, and near misses
+should still overlap (measurements of 0.6 and 1.0: docs/DECISIONS.md, "Box buffer in the
+association cascade").
 """
 
 from __future__ import annotations

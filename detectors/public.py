@@ -15,15 +15,12 @@ import numpy as np
 from mot_pipeline.boxes import clip, valid_mask
 from mot_pipeline.types import Detections
 
-# MOT15 public detections (ACF) carry raw detector scores, not probabilities: on the four shared
-# MOT15 sequences they span about -0.8 .. 139 (median 37-67). Matching them to the ground truth
-# (IoU >= 0.5), the fraction that are true detections crosses 50 % between scores 15 and 20 on
-# every sequence ([10, 15): 32-50 % true, [15, 20): 44-60 %, >= 50: 96-98 %). Keeping
-# score >= 15 drops 9-17 % of the detections (mostly false positives), raises detection-level
-# MODA on all four sequences (by 0.05-0.09) and costs at most 5 points of recall. We stay at the
-# low end of the break-even range because a tracker can suppress isolated false positives but
-# cannot recover a missed detection. Public detections of other benchmarks (MOT17/20: DPM,
-# FRCNN, SDP) have other score scales; pass `min_score` for those (e.g. -inf to keep all).
+# MOT15 public detections (ACF) carry raw detector scores, not probabilities; on the shared
+# MOT15 sequences the fraction of true detections crosses 50 % between scores 15 and 20. We stay
+# at the low end of that range because a tracker can suppress isolated false positives but
+# cannot recover a missed detection (measurements: docs/DECISIONS.md, "Public detections:
+# minimum score on MOT15"). Public detections of other benchmarks (MOT17/20: DPM, FRCNN, SDP)
+# have other score scales; pass `min_score` for those (e.g. -inf to keep all).
 DEFAULT_MIN_SCORE = 15.0
 MIN_BOX_SIZE = 1.0  # px; narrower or lower boxes (after clipping to the frame) are dropped
 

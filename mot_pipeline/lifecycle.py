@@ -8,11 +8,13 @@ one detection interval, so a track always survives one missed detection (ByteTra
 
 Confirmation: a tentative track is invisible, and at k = 5 waiting for the next detector frame
 hides a new person for 5 frames. A track whose first detection scores at least `confirm_score`
-can be confirmed at once; others need `min_hits` matched detections. Measured on the four shared
-MOT15 sequences at k = 5 (kalman, YOLO11n conf 0.1), instant confirmation at 0.5 / 0.7 gave
-MOTA 45.5 / 47.1 and waiting for the second detection 49.6: spurious single detections cost more
-than the hidden frames of real people, so it is off by default (None). The first tracks of a
-sequence are confirmed at once (ByteTrack does so on frame 1).
+can be confirmed at once; others need `min_hits` matched detections. It is off by default
+(None): spurious single detections cost more than the hidden frames of real people (measurements:
+docs/DECISIONS.md, "Confirmation of new tracks"). The first tracks of a sequence are confirmed
+at once (ByteTrack does so on frame 1).
+
+`TrackSnapshot` is every live track after a frame, reported or not, as `Lifecycle.snapshot`
+gives it to the fixed-lag smoother (`smoothing.py`).
 """
 
 from __future__ import annotations
@@ -24,8 +26,7 @@ from enum import IntEnum
 import numpy as np
 
 from association import CascadeResult, TrackGroups
-from mot_pipeline.boxes import inside_fraction
-from mot_pipeline.smoothing import TrackSnapshot
+from mot_pipeline.boxes import as_boxes, inside_fraction
 from mot_pipeline.types import Detections, Tracks
 
 
@@ -54,6 +55,26 @@ class LifecycleConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.lost_min_inside <= 1.0:
             raise ValueError(f"lost_min_inside must be in [0, 1], got {self.lost_min_inside}")
+
+
+@dataclass(frozen=True, eq=False)
+class TrackSnapshot:
+    """Every live track after a frame, reported or not: `visible` marks those reported online,
+    `detected` those whose box is this frame's detection."""
+
+    ids: np.ndarray
+    boxes: np.ndarray
+    scores: np.ndarray
+    detected: np.ndarray
+    visible: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        if len(as_boxes(self.boxes)) != n:
+            raise ValueError(f"{len(self.boxes)} boxes for {n} tracks")
+        for name in ("scores", "detected", "visible"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"{name} has {len(getattr(self, name))} entries for {n} tracks")
 
 
 @dataclass(frozen=True, eq=False)
@@ -169,18 +190,8 @@ class Lifecycle:
         `width` x `height` frame (the motion-only `prior_boxes` where the estimator gives
         them, else `boxes`), and return their ids. Such a person is walking out; kept, an
         appearance tracker, which cannot place a box beyond the image, stays at the edge,
-        follows whoever is near it and takes their detections.
-
-        Measured (MOTA / IDF1, revised output), first with the predicted centre outside the
-        frame as the rule, off -> on, on the four MOT15 sequences and their mirrored and
-        half-rate copies (`mot-bench variants`), k = 5 / 10: siammt 76.4 / 76.7 -> 76.4 /
-        76.9, 66.1 / 71.5 -> 67.1 / 72.3 (TUD-Stadtmitte k = 10 IDF1 75.0 -> 81.7); kalman
-        59.5 / 59.8 -> 59.7 / 60.4, 24.7 / 43.8 -> 24.9 / 43.9. Then, on the four and all 16
-        copies, centre outside (about 0.5 inside along one axis) -> 0.6 inside: siammt k = 5
-        77.5 / 78.3 either way, k = 10 69.3 / 72.5 -> 69.4 / 73.0 (TUD-Stadtmitte mirrored
-        IDF1 72.7 -> 80.6 and half-size 75.5 -> 82.1: at k = 10 a leaving person's track was
-        still lost at the edge when someone entered there); kalman k = 5 64.3 / 63.0 -> 64.4 /
-        63.0, k = 10 30.6 / 44.9 -> 30.7 / 45.0. 0.75 measured the same as 0.6."""
+        follows whoever is near it and takes their detections (measurements of the rule and
+        of 0.6: docs/DECISIONS.md, "Ending lost tracks that leave the frame")."""
         if not self.config.end_lost_outside or len(self.ids) == 0:
             return np.zeros(0, np.int64)
         boxes = self.boxes if self.prior_boxes is None else self.prior_boxes

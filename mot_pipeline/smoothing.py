@@ -17,15 +17,11 @@ frames is still held when the second one comes. Frames after a track's last dete
 motion estimator's boxes. This is the offline trackers' interpolation over gaps (ByteTrack's on
 MOT17/20), limited to `lag` frames so that it also runs on a stream, `lag` frames late.
 
-Interpolating between the detections rather than keeping the estimator's path and spreading the
-error found at t over the gap (a shift growing linearly from 0 at t0): measured with `mot-bench
-accuracy` (YOLO11n, float32 backbone, MOTA / IDF1, shift -> interpolation), siammt k = 5:
-PETS09-S2L1 77.7 / 73.4 -> 81.5 / 74.8, KITTI-17 64.3 / 74.4 -> 67.1 / 75.6, TUD-Campus
-58.5 / 66.0 both, TUD-Stadtmitte 78.0 / 83.4 -> 78.0 / 83.3; k = 10 PETS09-S2L1 72.5 / 69.6 ->
-76.9 / 71.4, KITTI-17 51.0 / 71.0 -> 50.1 / 70.5; kalman within 0.6 points. Between two
-detections the Siamese boxes wiggle around the path more than people deviate from a straight
-line over k frames; what SiamMT adds is that the second detection is matched to the right
-track at all.
+The gap is filled by interpolating between the detections rather than by keeping the
+estimator's path and spreading the error found at t over it: between two detections the Siamese
+boxes wiggle around the path more than people deviate from a straight line over k frames; what
+SiamMT adds is that the second detection is matched to the right track at all (measurements:
+docs/DECISIONS.md, "Fixed-lag output: interpolation between detections").
 """
 
 from __future__ import annotations
@@ -35,28 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mot_pipeline.boxes import as_boxes
+from mot_pipeline.lifecycle import TrackSnapshot
 from mot_pipeline.types import Detections, FrameResult, Tracks
-
-
-@dataclass(frozen=True, eq=False)
-class TrackSnapshot:
-    """Every live track after a frame, reported or not: `visible` marks those reported online,
-    `detected` those whose box is this frame's detection."""
-
-    ids: np.ndarray
-    boxes: np.ndarray
-    scores: np.ndarray
-    detected: np.ndarray
-    visible: np.ndarray
-
-    def __post_init__(self) -> None:
-        n = len(self.ids)
-        if len(as_boxes(self.boxes)) != n:
-            raise ValueError(f"{len(self.boxes)} boxes for {n} tracks")
-        for name in ("scores", "detected", "visible"):
-            if len(getattr(self, name)) != n:
-                raise ValueError(f"{name} has {len(getattr(self, name))} entries for {n} tracks")
 
 
 @dataclass

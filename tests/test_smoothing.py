@@ -5,8 +5,9 @@ import pytest
 from test_pipeline import FRAME, STARTS, VEL, ScriptedDetector
 
 from mot_pipeline import Detections, Pipeline
+from mot_pipeline.lifecycle import TrackSnapshot
 from mot_pipeline.pipeline import PipelineConfig
-from mot_pipeline.smoothing import FixedLagSmoother, TrackSnapshot
+from mot_pipeline.smoothing import FixedLagSmoother
 from mot_pipeline.types import FrameResult, Tracks
 from trackers import create
 

@@ -17,12 +17,8 @@ of frames takes the jump from its extrapolated size to the detection partly as v
 (with SiamMT's size estimates, relative to the prediction, keeping the filter sure of it) a box
 was seen to shrink from 176 to 2 px height over 30 frames (TUD-Stadtmitte mirrored, k = 5). The
 default 0.02 per frame is 50 % per second at 25 fps, 14 % at 7 fps: a pedestrian walking at
-1.4 m/s towards the camera changes size at that rate at 2.8 m and 10 m away. Measured with
-`mot-bench accuracy` on the four shared sequences and their 16 `mot-bench variants` copies
-(siammt, MOTA / IDF1 / HOTA, no limit -> 0.02): k = 5 77.4 / 77.0 / 57.6 -> 77.5 / 78.3 / 58.3,
-k = 10 69.8 / 72.2 / 53.8 -> 69.3 / 72.5 / 53.8; kalman k = 5 unchanged, k = 10 30.3 / 44.5 ->
-30.6 / 44.9; reported boxes under a quarter as tall as wide, under 8 px tall or wider than 1.2x
-their height, siammt k = 5: 8 -> 0. Per sequence the effect is chaotic (IDF1 -7 to +12).
+1.4 m/s towards the camera changes size at that rate at 2.8 m and 10 m away (measurements:
+docs/DECISIONS.md, "Kalman filter: size velocity limit").
 """
 
 from __future__ import annotations
