@@ -6,11 +6,12 @@ by default) and `public.PublicDetections` (a sequence's det/det.txt) implement i
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from mot_pipeline.registry import registered_class
+from mot_pipeline.registry import Plugin, lookup, resolve
 from mot_pipeline.types import Detections
 
 
@@ -25,29 +26,26 @@ class Detector(Protocol):
     def __call__(self, frame: np.ndarray, frame_index: int | None = None) -> Detections: ...
 
 
-# name -> "module:Class", imported lazily so that choosing a detector does not load ultralytics.
-REGISTRY: dict[str, str] = {
-    "yolo": "detectors.yolo:YoloDetector",
-    "public": "detectors.public:PublicDetections",
+REGISTRY: dict[str, Plugin] = {
+    "yolo": Plugin("detectors.yolo:YoloConfig", "detectors.yolo:YoloDetector"),
+    "public": Plugin("detectors.public:PublicConfig", "detectors.public:from_config"),
 }
 
 
-def detector_class(name: str) -> type:
-    """The class registered under `name`."""
-    return registered_class(REGISTRY, name, "detector")
+def config_class(name: str) -> type:
+    """The config dataclass of detector `name` (a light import: no ultralytics)."""
+    return resolve(lookup(REGISTRY, name, "detector").config)
 
 
-def create_detector(name_or_path: str, **options: Any) -> Detector:
-    """Build a detector from a registry name, a YOLO model name or a model path.
+def create(name: str, config: Any | None = None, **inputs: Any) -> Detector:
+    """Build detector `name` with `config` (its config dataclass; None: the defaults).
 
-    - `"public"`: `PublicDetections(**options)`; options are `by_frame` and `min_score`.
-    - `"yolo"`: `YoloDetector` with `YoloConfig(**options)` (default model: embedded YOLO11n).
-    - anything else is a YOLO model (`"yolov8n"`, `"path/to/best.pt"`, ...):
-      `YoloDetector(YoloConfig(model=name_or_path, **options))`.
+    A name that is not registered is a YOLO model (`"yolo11n"`, `"yolov8n"`, a path to a
+    `.pt` or OpenVINO model): the `yolo` detector with that `model`. `inputs` are what a
+    detector reads besides its config (`by_frame` for `public`).
     """
-    if name_or_path == "public":
-        return detector_class("public")(**options)
-    cls = detector_class("yolo")
-    if name_or_path != "yolo":
-        options = {**options, "model": name_or_path}
-    return cls(cls.Config(**options))
+    if name not in REGISTRY:
+        config = dataclasses.replace(config or config_class("yolo")(), model=name)
+        name = "yolo"
+    plugin = lookup(REGISTRY, name, "detector")
+    return resolve(plugin.factory)(config or config_class(name)(), **inputs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,6 +24,17 @@ from mot_pipeline.types import Detections
 # have other score scales; pass `min_score` for those (e.g. -inf to keep all).
 DEFAULT_MIN_SCORE = 15.0
 MIN_BOX_SIZE = 1.0  # px; narrower or lower boxes (after clipping to the frame) are dropped
+
+
+@dataclass(frozen=True)
+class PublicConfig:
+    """Public det.txt detections. MOT15 scores are raw detector scores, not in [0, 1]."""
+
+    min_score: float = DEFAULT_MIN_SCORE
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.min_score):
+            raise ValueError("min_score must be a number, got nan")
 
 
 class PublicDetections:
@@ -51,3 +63,8 @@ class PublicDetections:
         boxes = clip(dets.boxes, width, height)
         keep = (dets.scores >= self.min_score) & valid_mask(boxes, MIN_BOX_SIZE)
         return Detections(boxes[keep], dets.scores[keep], dets.classes[keep])
+
+
+def from_config(config: PublicConfig, by_frame: Mapping[int, Detections]) -> PublicDetections:
+    """The registry's factory: `by_frame` is the sequence's det.txt, read by the engine."""
+    return PublicDetections(by_frame, config.min_score)

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from detectors.public import PublicConfig
 from detectors.yolo import YoloConfig
 from mot_pipeline.errors import InputError
 from mot_pipeline.pipeline import PipelineConfig
@@ -24,23 +25,16 @@ DEFAULT_DETECTOR = "yolo11n"
 
 
 @dataclass(frozen=True)
-class PublicDetectionsConfig:
-    """Public det.txt detections. MOT15 scores are raw detector scores, not in [0, 1]."""
-
-    min_score: float | None = None  # None: the detector plugin's documented default
-
-
-@dataclass(frozen=True)
 class RunConfig:
     """Everything `mot-run` needs besides paths. `tracker_options` are the fields of the
-    chosen tracker's own config dataclass (validated against it)."""
+    chosen tracker's own config dataclass (validated against it by `load_config`); the
+    detection interval is `pipeline.detect_every`."""
 
-    detect_every: int = 1
     tracker: str = DEFAULT_TRACKER
     detector: str = DEFAULT_DETECTOR
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     yolo: YoloConfig = field(default_factory=YoloConfig)  # its `model` comes from `detector`
-    public: PublicDetectionsConfig = field(default_factory=PublicDetectionsConfig)
+    public: PublicConfig = field(default_factory=PublicConfig)
     tracker_options: dict[str, Any] = field(default_factory=dict)
     frame_rate: float | None = None  # override the sequence's frame rate
 
@@ -109,7 +103,8 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
     """Read a YAML preset (or the defaults), then apply non-None `overrides` (CLI flags); a
-    mapping override (e.g. `yolo={"conf": 0.3}`) is merged into the file's section."""
+    mapping override (e.g. `yolo={"conf": 0.3}`) is merged into the file's section. The
+    tracker's options are checked here, so a bad key fails before any work."""
     data: dict[str, Any] = {}
     where = str(path) if path is not None else "config"
     if path is not None:
@@ -120,26 +115,36 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as err:
             raise InputError(f"not valid YAML ({str(err).splitlines()[0]})", path) from None
+        if not isinstance(data, dict):
+            raise InputError(f"expected a mapping of settings, got {type(data).__name__}", path)
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
             data[key] = {**data[key], **value}
         elif value is not None and value != {}:
             data[key] = value
     config = from_mapping(RunConfig, data, where)
-    # The pipeline's own detect_every follows the top-level one (one knob for users).
-    pipeline = dataclasses.replace(config.pipeline, detect_every=config.detect_every)
-    config = dataclasses.replace(config, pipeline=pipeline)
-    if config.detect_every < 1:
-        raise InputError(f"detect_every must be >= 1, got {config.detect_every}", where)
+    tracker_config(config, where)
     return config
 
 
 def tracker_config(config: RunConfig, where: str = "config") -> Any:
     """The chosen tracker's own config dataclass built from `tracker_options`."""
-    from trackers import estimator_class
+    from trackers import config_class
 
     try:
-        cls = estimator_class(config.tracker)
+        cls = config_class(config.tracker)
     except KeyError as err:
         raise InputError(str(err.args[0]), where) from None
-    return from_mapping(cls.Config, config.tracker_options, f"{where}:tracker_options")
+    return from_mapping(cls, config.tracker_options, f"{where}:tracker_options")
+
+
+def with_device(config: RunConfig, device: str) -> RunConfig:
+    """`config` with the detector, and the tracker where it runs on a torch device (its config
+    has a `device` field), moved to `device` (`--device`)."""
+    from trackers import config_class
+
+    options = dict(config.tracker_options)
+    if "device" in {f.name for f in dataclasses.fields(config_class(config.tracker))}:
+        options["device"] = device
+    yolo = dataclasses.replace(config.yolo, device=device)
+    return dataclasses.replace(config, yolo=yolo, tracker_options=options)

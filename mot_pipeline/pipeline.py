@@ -34,6 +34,8 @@ class PipelineConfig:
     association: CascadeConfig = field(default_factory=CascadeConfig)
 
     def __post_init__(self) -> None:
+        if self.detect_every < 1:
+            raise ValueError(f"detect_every must be >= 1, got {self.detect_every}")
         if self.lag is not None and self.lag < 0:
             raise ValueError(f"lag must be >= 0, got {self.lag}")
 
@@ -57,23 +59,19 @@ class Timing:
 
 
 class Pipeline:
-    """Detector-driven tracking. `run(source)` for a sequence, `step(frame)` for a live stream."""
+    """Detector-driven tracking. `run(source)` for a sequence, `step(frame)` for a live stream.
+    The detection interval is `config.detect_every`."""
 
     def __init__(
         self,
         detector: Detector,
         tracker: MotionEstimator,
-        detect_every: int = 1,
-        *,
         config: PipelineConfig | None = None,
+        *,
         frame_rate: float = DEFAULT_FRAME_RATE,
     ) -> None:
-        config = config or PipelineConfig(detect_every=detect_every)
-        if detect_every != 1 and config.detect_every != detect_every:
-            raise ValueError("detect_every given twice with different values")
-        if config.detect_every < 1:
-            raise ValueError(f"detect_every must be >= 1, got {config.detect_every}")
-        self.detector, self.tracker, self.config = detector, tracker, config
+        self.detector, self.tracker = detector, tracker
+        self.config = config or PipelineConfig()
         self.reset(frame_rate)
 
     def reset(self, frame_rate: float | None = None) -> None:
@@ -129,7 +127,7 @@ class Pipeline:
         self._check(frame)
         life, detect_s = self.lifecycle, 0.0
         if len(life.ids):
-            boxes, scores = self.tracker.propagate(frame)
+            boxes, scores = self.tracker.propagate(frame, self.frame_index)
             prior = self.tracker.prior_boxes if isinstance(self.tracker, PriorBoxes) else None
             life.propagated(self.tracker.ids, boxes, scores, prior)
         detections = None
@@ -152,7 +150,7 @@ class Pipeline:
             )
             update = life.detected(self.frame_index, match, detections)
             self.tracker.remove(update.removed)
-            self.tracker.add(frame, update.boxes, update.ids)
+            self.tracker.add(frame, update.boxes, update.ids, self.frame_index)
         result = FrameResult(self.frame_index, life.report(), detections)
         self.frame_index += 1
         self.timing.detect_s += detect_s

@@ -1,15 +1,31 @@
-"""Name -> class registries of the plugin packages, imported lazily (no torch or ultralytics
-until a plugin is chosen)."""
+"""Name -> plugin registries of the plugin packages, imported lazily: naming a plugin's config
+class imports no torch or ultralytics, so a YAML preset is validated before anything heavy."""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 
-def registered_class(registry: Mapping[str, str], name: str, kind: str) -> type:
-    """The class `registry[name]` ("module:Class") names; KeyError naming the choices."""
+@dataclass(frozen=True)
+class Plugin:
+    """Where a plugin lives: `config` ("module:Class", its frozen config dataclass, in a light
+    module) and `factory` ("module:callable", called with one such config)."""
+
+    config: str
+    factory: str
+
+
+def resolve(reference: str) -> Any:
+    """The object a "module:attribute" reference names (importing the module)."""
+    module, attr = reference.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def lookup(registry: Mapping[str, Plugin], name: str, kind: str) -> Plugin:
+    """`registry[name]`; KeyError naming the choices."""
     if name not in registry:
         raise KeyError(f"unknown {kind} {name!r}; choose from {', '.join(sorted(registry))}")
-    module, attr = registry[name].split(":")
-    return getattr(importlib.import_module(module), attr)
+    return registry[name]

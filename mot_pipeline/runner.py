@@ -6,7 +6,6 @@ The CLI only parses arguments and calls `run`; everything it can do is available
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from mot_pipeline.fileio import check_output_dir
 from mot_pipeline.pipeline import Pipeline, Timing
 from mot_pipeline.sources import Sequence as FrameSource
 from mot_pipeline.sources import open_sources
-from trackers import MotionEstimator, create
+from trackers import create
 
 PUBLIC = "public"
 METRICS_FILE = "metrics.json"
@@ -66,28 +65,22 @@ def _rate(frames: int, seconds: float) -> float:
     return frames / seconds if seconds > 0 else float("nan")
 
 
-def build_tracker(config: RunConfig) -> MotionEstimator:
-    return create(config.tracker, tracker_config(config))
-
-
-def build_detector(
+def make_detector(
     config: RunConfig, source: FrameSource | None = None, alias: str | None = None
 ) -> Detector:
-    """The configured detector; public detections need the sequence (and MOT17 alias)."""
-    if config.detector == PUBLIC:
-        from detectors.public import PublicDetections
+    """The configured detector (`detectors.create`); public detections need the sequence (and
+    its MOT17 alias), whose det.txt the engine reads."""
+    import detectors
 
-        if source is None:
-            raise InputError("public detections need a MOTChallenge sequence")
-        det_path = source.det_path_for(alias or source.aliases[0])
-        if det_path is None:
-            raise InputError("no det/det.txt for public detections", source.path)
-        by_frame = motchallenge.read_detections(det_path, source.length)
-        kwargs = {} if config.public.min_score is None else {"min_score": config.public.min_score}
-        return PublicDetections(by_frame, **kwargs)
-    from detectors.yolo import YoloDetector
-
-    return YoloDetector(dataclasses.replace(config.yolo, model=config.detector))
+    if config.detector != PUBLIC:
+        return detectors.create(config.detector, config.yolo)
+    if source is None:
+        raise InputError("public detections need a MOTChallenge sequence")
+    det_path = source.det_path_for(alias or source.aliases[0])
+    if det_path is None:
+        raise InputError("no det/det.txt for public detections", source.path)
+    by_frame = motchallenge.read_detections(det_path, source.length)
+    return detectors.create(PUBLIC, config.public, by_frame=by_frame)
 
 
 def run(
@@ -122,8 +115,8 @@ def run(
         ground_truth = {
             s.gt_path: motchallenge.read_mot_file(s.gt_path, "gt") for s in sources if s.gt_path
         }
-    tracker = build_tracker(config)
-    shared_detector = None if config.detector == PUBLIC else build_detector(config)
+    tracker = create(config.tracker, tracker_config(config))
+    shared_detector = None if config.detector == PUBLIC else make_detector(config)
     set_threads(threads)  # after the models: loading YOLO resets torch's thread count
     report = RunReport()
     for source in sources:
@@ -131,7 +124,7 @@ def run(
         # image detector sees identical images, so one run serves all aliases.
         groups = [[a] for a in source.aliases] if shared_detector is None else [source.aliases]
         for aliases in groups:
-            detector = shared_detector or build_detector(config, source, aliases[0])
+            detector = shared_detector or make_detector(config, source, aliases[0])
             report.runs.append(
                 _run_one(
                     source,
@@ -174,7 +167,7 @@ def _run_one(
     from tqdm import tqdm
 
     start = time.perf_counter()
-    pipeline = Pipeline(detector, tracker, config=config.pipeline, frame_rate=source.frame_rate)
+    pipeline = Pipeline(detector, tracker, config.pipeline, frame_rate=source.frame_rate)
     paths = [output / f"{a}.txt" for a in aliases]
     total = source.length if source.length > 0 else None
     # Both writers publish their file only if the block ends without an exception.

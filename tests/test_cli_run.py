@@ -105,7 +105,7 @@ def test_bad_model_path(tmp_path, capsys, kind):
 
 def test_unknown_config_key(tmp_path, capsys):
     cfg = tmp_path / "bad.yaml"
-    cfg.write_text("detect_every: 5\npipeline:\n  lifecycle:\n    max_agee: 3\n")
+    cfg.write_text("pipeline:\n  detect_every: 5\n  lifecycle:\n    max_agee: 3\n")
     code, _, err = run_cli(capsys, small_sequence(tmp_path), "-o", tmp_path / "o", "--config", cfg)
     assert_one_line_error(code, err, "bad.yaml", "max_agee")
 

@@ -16,20 +16,19 @@ def test_there_are_presets():
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_every_preset_loads(path):
     config = load_config(path)
-    assert config.pipeline.detect_every == config.detect_every
     tracker_config(config)  # tracker options fit the tracker
 
 
 def test_default_yaml_states_the_defaults():
     config = load_config(CONFIGS[[p.name for p in CONFIGS].index("default.yaml")])
-    assert config == RunConfig(pipeline=PipelineConfig(detect_every=1))
+    assert config == RunConfig()
 
 
 def test_overrides_win_and_none_is_ignored(tmp_path):
     f = tmp_path / "c.yaml"
-    f.write_text("detect_every: 5\ntracker: hold\n")
-    config = load_config(f, detect_every=3, tracker=None)
-    assert config.detect_every == 3 and config.pipeline.detect_every == 3
+    f.write_text("pipeline:\n  detect_every: 5\n  lag: 2\ntracker: hold\n")
+    config = load_config(f, pipeline={"detect_every": 3}, tracker=None)
+    assert config.pipeline == PipelineConfig(detect_every=3, lag=2)
     assert config.tracker == "hold"
 
 
@@ -37,8 +36,12 @@ def test_overrides_win_and_none_is_ignored(tmp_path):
     ("text", "fragment"),
     [
         ("nonsense: 1\n", "nonsense"),
-        ("detect_every: two\n", "detect_every"),
-        ("detect_every: 0\n", "detect_every"),
+        ("pipeline:\n  detect_every: two\n", "detect_every"),
+        ("pipeline:\n  detect_every: 0\n", "detect_every"),
+        ("detect_every: 5\n", "detect_every"),
+        ("- a list\n", "mapping"),
+        ("tracker_options:\n  motion:\n    gate: x\n", "gate"),
+        ("tracker_options:\n  field_of_view: fisheye\n", "field_of_view"),
         ("pipeline:\n  association:\n    min_iou_second: [1]\n", "min_iou_second"),
         ("pipeline: 3\n", "pipeline"),
         ("key: [unclosed\n", "YAML"),
@@ -50,8 +53,17 @@ def test_bad_configs_name_file_and_key(tmp_path, text, fragment):
     f = tmp_path / "bad.yaml"
     f.write_text(text)
     with pytest.raises(InputError) as err:
-        tracker_config(load_config(f), str(f))
+        load_config(f)  # the tracker's options too, before any work
     assert "bad.yaml" in str(err.value) and fragment in str(err.value)
+
+
+def test_device_moves_detector_and_torch_trackers_only():
+    from mot_pipeline.config import with_device
+
+    siammt = with_device(load_config(tracker="siammt"), "cuda:1")
+    assert siammt.yolo.device == "cuda:1" and siammt.tracker_options == {"device": "cuda:1"}
+    kalman = with_device(load_config(tracker="kalman"), "cuda:1")
+    assert kalman.yolo.device == "cuda:1" and kalman.tracker_options == {}
 
 
 def test_missing_config_file(tmp_path):

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from helpers import REPO, SHARED
 
-from detectors import Detector, create_detector, detector_class
-from detectors.public import DEFAULT_MIN_SCORE, PublicDetections
+from detectors import Detector, config_class, create
+from detectors.public import DEFAULT_MIN_SCORE, PublicConfig, PublicDetections
 from detectors.yolo import YoloConfig, YoloDetector
 from mot_pipeline.boxes import iou_matrix, xywh_to_xyxy
 from mot_pipeline.errors import InputError
@@ -92,13 +92,13 @@ def test_public_on_real_det_file() -> None:
 
 
 def test_registry_and_factory() -> None:
-    assert detector_class("public") is PublicDetections
-    det = create_detector("public", by_frame=_table(), min_score=0.0)
+    assert config_class("public") is PublicConfig
+    det = create("public", PublicConfig(min_score=0.0), by_frame=_table())
     assert isinstance(det, PublicDetections) and det.min_score == 0.0
     with pytest.raises(KeyError, match="unknown detector"):
-        detector_class("nope")
+        config_class("nope")
     with pytest.raises(InputError, match="model not found"):
-        create_detector(str(REPO / "no-such-model.pt"))
+        create(str(REPO / "no-such-model.pt"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,14 +4,29 @@ import numpy as np
 import pytest
 
 from trackers import REGISTRY, MotionEstimator, PriorBoxes, ReportThreshold, create
+from trackers.motion_prior import MotionPriorConfig
+from trackers.siammt.config import SiamFCConfig
 
+
+def _build(name: str) -> MotionEstimator:
+    """A registered estimator by name, or "siamfc-mi+prior": the baseline in the motion prior
+    (any appearance tracker can use it)."""
+    if name == "siamfc-mi+prior":
+        return create("siamfc-mi", SiamFCConfig(motion=MotionPriorConfig()))
+    return create(name)
+
+
+CASES = [*sorted(REGISTRY), "siamfc-mi+prior"]
+APPEARANCE = {"siammt", "siamfc", "siamfc-mi", "siamfc-mi+prior"}  # scores are probabilities
 FRAME = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
 BOXES = np.array([[20, 30, 60, 110], [150, 40, 190, 130], [250, 100, 290, 200]], np.float32)
 
 
-@pytest.fixture(params=sorted(REGISTRY))
+@pytest.fixture(params=CASES)
 def estimator(request) -> MotionEstimator:
-    return create(request.param)
+    estimator = _build(request.param)
+    estimator.case = request.param  # type: ignore[attr-defined]
+    return estimator
 
 
 def test_is_a_motion_estimator(estimator):
@@ -71,8 +86,8 @@ def test_duplicate_ids_and_non_finite_boxes_rejected(estimator):
 def test_prior_boxes_follow_ids():
     """Estimators with `prior_boxes` give one finite box per live track after `propagate`."""
     checked = []
-    for name in sorted(REGISTRY):
-        estimator = create(name)
+    for name in CASES:
+        estimator = _build(name)
         if not isinstance(estimator, PriorBoxes):
             continue
         estimator.add(FRAME, BOXES, np.array([7, 3, 9]))
@@ -83,13 +98,13 @@ def test_prior_boxes_follow_ids():
         # Nothing moves in a still frame: the prior stays on the boxes, in the order of `ids`.
         np.testing.assert_allclose(prior, BOXES[[0, 2]], atol=1e-3)
         checked.append(name)
-    assert "siammt" in checked
+    assert {"siammt", "siamfc-mi+prior"} <= set(checked)
 
 
-@pytest.mark.parametrize("name", ["siammt", "siamfc", "siamfc-mi"])
+@pytest.mark.parametrize("name", sorted(APPEARANCE))
 def test_appearance_trackers_refuse_frames_that_are_not_bgr_uint8(name):
     """They read pixels: a float frame (e.g. scaled to 0..1) would be tracked wrongly."""
-    estimator = create(name)
+    estimator = _build(name)
     with pytest.raises(ValueError, match="BGR uint8"):
         estimator.add(FRAME.astype(np.float32) / 255, BOXES, np.array([1, 2, 3]))
     estimator.add(FRAME, BOXES, np.array([1, 2, 3]))
@@ -100,7 +115,7 @@ def test_appearance_trackers_refuse_frames_that_are_not_bgr_uint8(name):
 def test_report_threshold_only_where_scores_are_probabilities(estimator):
     """SiamMT and the SiamFC baselines score a box by the net's probability and give the
     pipeline a threshold on it; Kalman's and hold's scores are not on that scale."""
-    appearance = type(estimator).__name__.startswith("Siam")
+    appearance = estimator.case in APPEARANCE
     assert isinstance(estimator, ReportThreshold) == appearance
     if appearance:
         assert 0.0 < estimator.min_report_score < 1.0

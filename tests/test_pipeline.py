@@ -35,7 +35,7 @@ VEL = [2, 0.5, 2, 0.5]
 @pytest.mark.parametrize("tracker", ["kalman", "hold"])
 def test_detector_runs_every_k_and_every_frame_is_reported(tracker):
     det = ScriptedDetector(STARTS, VEL)
-    pipe = Pipeline(det, create(tracker), detect_every=5)
+    pipe = Pipeline(det, create(tracker), PipelineConfig(detect_every=5))
     results = list(pipe.run([FRAME] * 21))
     assert det.calls == [0, 5, 10, 15, 20]
     assert [r.frame_index for r in results] == list(range(21))
@@ -49,7 +49,9 @@ def test_kalman_beats_hold_between_detections():
     errors = {}
     for tracker in ("kalman", "hold"):
         det = ScriptedDetector(STARTS, VEL)
-        results = list(Pipeline(det, create(tracker), detect_every=5).run([FRAME] * 40))
+        results = list(
+            Pipeline(det, create(tracker), PipelineConfig(detect_every=5)).run([FRAME] * 40)
+        )
         errors[tracker] = np.mean(
             [np.abs(r.tracks.boxes - det.truth(r.frame_index)).mean() for r in results[20:]]
         )
@@ -68,14 +70,14 @@ def test_track_survives_a_missed_detection_at_low_frame_rate():
     assert results[20].tracks.ids.tolist() == [1] and results[30].tracks.ids.tolist() == [1]
     # Held back one interval, the frames while lost are reported once the track is found.
     det.calls.clear()
-    pipe = Pipeline(det, create("kalman"), detect_every=10, frame_rate=7)
+    pipe = Pipeline(det, create("kalman"), PipelineConfig(detect_every=10), frame_rate=7)
     results = list(pipe.run([FRAME] * 31))
     assert all(r.tracks.ids.tolist() == [1] for r in results)
 
 
 def test_reset_restarts_ids_and_step_works_on_a_stream():
     det = ScriptedDetector(STARTS, VEL)
-    pipe = Pipeline(det, create("kalman"), detect_every=2)
+    pipe = Pipeline(det, create("kalman"), PipelineConfig(detect_every=2))
     for _ in range(3):
         last = pipe.step(FRAME)
     assert last.frame_index == 2 and last.tracks.ids.tolist() == [1, 2]
@@ -99,11 +101,9 @@ def test_zero_detections_and_bad_boxes_are_handled():
     np.testing.assert_allclose(results[1].tracks.boxes, [[0, 0, 30, 60]])
 
 
-def test_config_and_argument_must_agree():
-    with pytest.raises(ValueError):
-        Pipeline(ScriptedDetector(STARTS, VEL), create("hold"), 3, config=PipelineConfig(2))
-    with pytest.raises(ValueError):
-        Pipeline(ScriptedDetector(STARTS, VEL), create("hold"), detect_every=0)
+def test_detect_every_must_be_positive():
+    with pytest.raises(ValueError, match="detect_every"):
+        PipelineConfig(detect_every=0)
 
 
 class DriftingEstimator:
@@ -117,7 +117,7 @@ class DriftingEstimator:
 
     ids = property(lambda self: self._kf.ids)
 
-    def add(self, frame, boxes, ids):
+    def add(self, frame, boxes, ids, frame_index=None):
         self._kf.add(frame, boxes, ids)
         self._frames = 0
 
@@ -127,7 +127,7 @@ class DriftingEstimator:
     def reset(self):
         self._kf.reset()
 
-    def propagate(self, frame):
+    def propagate(self, frame, frame_index=None):
         boxes, scores = self._kf.propagate(frame)
         self.prior_boxes = boxes if self.with_prior else None
         self._frames += 1
@@ -138,7 +138,7 @@ def test_estimator_prior_boxes_keep_a_drifting_track():
     reported = {}
     for with_prior in (False, True):
         det = ScriptedDetector(STARTS[:1], VEL)
-        pipe = Pipeline(det, DriftingEstimator(8.0, with_prior), detect_every=5)
+        pipe = Pipeline(det, DriftingEstimator(8.0, with_prior), PipelineConfig(detect_every=5))
         reported[with_prior] = [r.tracks.ids.tolist() for r in pipe.run([FRAME] * 21)]
     # 40 px of drift by the next detection: the track misses it and later detections start
     # tracks that never get a second hit.
@@ -183,7 +183,7 @@ class _Unsure:
     def __getattr__(self, name):
         return getattr(self._hold, name)
 
-    def propagate(self, frame):
+    def propagate(self, frame, frame_index=None):
         boxes, scores = self._hold.propagate(frame)
         return boxes, np.full_like(scores, 0.3)
 
@@ -200,5 +200,7 @@ def test_report_threshold_is_the_trackers_unless_configured(configured, hidden):
     pipe = Pipeline(ScriptedDetector(STARTS, VEL), _Unsure(), config=config)
     shown = [len(r.tracks) for r in pipe.run([FRAME] * 7)]
     assert shown == ([2, 0, 0, 2, 0, 0, 2] if hidden else [2] * 7)
-    kalman = Pipeline(ScriptedDetector(STARTS, VEL), create("kalman"), detect_every=3)
+    kalman = Pipeline(
+        ScriptedDetector(STARTS, VEL), create("kalman"), PipelineConfig(detect_every=3)
+    )
     assert kalman.lifecycle.config.min_report_score == 0.0

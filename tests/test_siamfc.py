@@ -7,8 +7,8 @@ import pytest
 
 from mot_pipeline.boxes import xyxy_to_cxcywh
 from trackers import MotionEstimator, create
+from trackers.siammt.config import SiamFCConfig
 from trackers.siammt.siamfc import (
-    SiamFCConfig,
     SiamFCEstimator,
     SiamFCMultiInputEstimator,
     crop_and_resize,
@@ -85,5 +85,5 @@ def test_follows_a_known_shift(frames):
     out, scores = est.propagate(moved)
     got = xyxy_to_cxcywh(out)[0, :2] - xyxy_to_cxcywh(BOXES[:1])[0, :2]
     # SiamFC's resolution: one score-map cell is 8 crop px (~19 frame px for this person).
-    np.testing.assert_allclose(got, shift, atol=0.25 * est._t.cell[0])
+    np.testing.assert_allclose(got, shift, atol=0.25 * est.cell[0])
     assert scores[0] > 0.5

@@ -5,12 +5,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from trackers.siammt.config import SiamParams
+from trackers.siammt.crop import exemplar_side
 from trackers.siammt.response import (
     PeakFinder,
-    SiamParams,
     _bilinear_blocks,
     apply_update,
-    exemplar_side,
     hann_window,
     locate_reference,
     near_node_matrix,

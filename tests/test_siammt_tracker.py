@@ -9,7 +9,11 @@ import torch
 
 from mot_pipeline.boxes import iou_matrix, xyxy_to_cxcywh
 from trackers import MotionEstimator, PriorBoxes, create
-from trackers.siammt import SiamMTConfig, SiamMTEstimator
+from trackers.motion_prior import MotionPriorConfig
+from trackers.siammt import backbone, xcorr
+from trackers.siammt.config import SiamMTConfig
+from trackers.siammt.crop import cell_size
+from trackers.siammt.tracker import SiamMT, build
 
 cv2 = pytest.importorskip("cv2")
 
@@ -58,16 +62,16 @@ def test_follows_a_known_shift(seq, shift, fov):
     frames, boxes = seq
     ids, box = boxes[0]
     cfg = SiamMTConfig(
-        motion="none",
+        motion=None,
         field_of_view=fov,
         context=0.5 if fov == "siamfc" else 0.0,
         upsample="bicubic",
     )
-    est = SiamMTEstimator(cfg)
+    est = SiamMT(cfg)
     est.add(frames[0], box, ids)
     out, scores = est.propagate(_warp(frames[0], shift))
     err = np.abs(xyxy_to_cxcywh(out)[:, :2] - xyxy_to_cxcywh(box)[:, :2] - shift)
-    assert (err.max(axis=1) <= 0.5 * est._t.cell).all()
+    assert (err.max(axis=1) <= 0.5 * est.cell).all()
     assert err.mean() < 3.5
     assert (scores > 0.5).all()
 
@@ -79,11 +83,11 @@ def test_bilinear_upsampling_moves_in_whole_cells(seq, cells):
     sub-cell ones are rounded (a dead band that, measured end to end, does no harm)."""
     frames, boxes = seq
     ids, box = _largest(boxes[0])
-    est = SiamMTEstimator(SiamMTConfig(motion="none"))
+    est = SiamMT(SiamMTConfig(motion=None))
     est.add(frames[0], box, ids)
-    shift = cells * est._t.cell[0]
+    shift = cells * est.cell[0]
     out, _ = est.propagate(_warp(frames[0], (shift, 0.0)))
-    moved = (xyxy_to_cxcywh(out)[0, :2] - xyxy_to_cxcywh(box)[0, :2]) / est._t.cell[0]
+    moved = (xyxy_to_cxcywh(out)[0, :2] - xyxy_to_cxcywh(box)[0, :2]) / est.cell[0]
     assert (np.abs(moved - np.round(moved)) <= 0.1).all()  # the window may move it 1-3 / 32
     assert abs(moved[0] - cells) <= 0.75
 
@@ -102,7 +106,7 @@ def test_scale_change_is_seen_in_the_right_direction(seq, zoom):
     frames, boxes = seq
     ids, box = _largest(boxes[0])
     centre = xyxy_to_cxcywh(box)[0, :2]
-    est = SiamMTEstimator(SiamMTConfig(motion="none", scale_penalty=1.0))
+    est = SiamMT(SiamMTConfig(motion=None, scale_penalty=1.0))
     est.add(frames[0], box, ids)
     out, _ = est.propagate(_warp(frames[0], zoom=zoom, about=centre))
     peaks = est.last_scale_peaks[0]
@@ -110,30 +114,30 @@ def test_scale_change_is_seen_in_the_right_direction(seq, zoom):
     ratio = (out[0, 2] - out[0, 0]) / (box[0, 2] - box[0, 0])
     damp = 1 - 0.59 + 0.59 * 1.0375  # SiamFC's damped step
     np.testing.assert_allclose(ratio, damp if zoom > 1 else 1 / 1.0375 * 0.59 + 0.41, rtol=1e-4)
-    np.testing.assert_allclose(xyxy_to_cxcywh(out)[0, :2], centre, atol=0.5 * est._t.cell[0])
+    np.testing.assert_allclose(xyxy_to_cxcywh(out)[0, :2], centre, atol=0.5 * est.cell[0])
 
 
 def test_zoom_out_shrinks_the_box_with_the_default_penalty(seq):
     frames, boxes = seq
     ids, box = _largest(boxes[0])
     centre = xyxy_to_cxcywh(box)[0, :2]
-    est = SiamMTEstimator(SiamMTConfig(motion="none"))
+    est = SiamMT(SiamMTConfig(motion=None))
     est.add(frames[0], box, ids)
     for k in range(1, 4):
         out, _ = est.propagate(_warp(frames[0], zoom=1.12**-k, about=centre))
     assert (out[0, 2] - out[0, 0]) / (box[0, 2] - box[0, 0]) < 0.97
 
 
-@pytest.mark.parametrize("motion", ["none", "kalman"])
+@pytest.mark.parametrize("motion", [None, MotionPriorConfig(occlusion_iou=1.0)])
 def test_batch_of_n_equals_n_single_runs(seq, motion):
     frames, boxes = seq
     ids, box = boxes[0]
     # The automatic frame scale depends on the set of targets, and so does the motion prior's
     # crowding rule (by design): both fixed here.
-    cfg = SiamMTConfig(motion=motion, frame_scale=0.5, occlusion_iou=1.0)
-    together = SiamMTEstimator(cfg)
+    cfg = SiamMTConfig(motion=motion, frame_scale=0.5)
+    together = build(cfg)
     together.add(frames[0], box, ids)
-    singles = [SiamMTEstimator(cfg) for _ in ids]
+    singles = [build(cfg) for _ in ids]
     for est, i in zip(singles, range(len(ids)), strict=True):
         est.add(frames[0], box[i : i + 1], ids[i : i + 1])
     for f in range(1, 4):
@@ -148,24 +152,25 @@ def _side_by_side(seq, configs, frames: int, targets: int | None = None):
     then propagated over `frames` frames; returns them and, per frame, each one's output."""
     images, boxes = seq
     ids, box = boxes[0]
-    ests = [SiamMTEstimator(c) for c in configs]
+    ests = [build(c) for c in configs]
     for est in ests:
         est.add(images[0], box[:targets], ids[:targets])
     return ests, [[est.propagate(images[f]) for est in ests] for f in range(1, frames + 1)]
 
 
 def test_partial_feature_extraction_equals_full_frame(seq):
-    configs = [SiamMTConfig(motion="none", partial=p) for p in (True, False)]
+    configs = [SiamMTConfig(motion=None, partial=p) for p in (True, False)]
     (part, full), outputs = _side_by_side(seq, configs, frames=3, targets=3)
     for (a, _), (b, _) in outputs:
         np.testing.assert_allclose(a, b, atol=1e-4)
-    assert part._cache.size[0] * part._cache.size[1] < full._cache.size[0] * full._cache.size[1]
+    part_wh, full_wh = part.features._cache.size, full.features._cache.size
+    assert part_wh[0] * part_wh[1] < full_wh[0] * full_wh[1]
 
 
 def test_sampled_xcorr_layout_tracks_as_crop_then_correlate(seq):
     """The default layout (correlate, then sample the products) and the paper's order (κ̃, then
     Φ̃) give the same boxes and scores on real frames, up to float rounding."""
-    configs = [SiamMTConfig(motion="none", xcorr_layout=x) for x in ("sampled", "crop")]
+    configs = [SiamMTConfig(motion=None, xcorr_layout=x) for x in ("sampled", "crop")]
     _, outputs = _side_by_side(seq, configs, frames=5)
     for (a, sa), (b, sb) in outputs:
         np.testing.assert_allclose(a, b, atol=1e-3)
@@ -175,10 +180,11 @@ def test_sampled_xcorr_layout_tracks_as_crop_then_correlate(seq):
 def test_mixed_layouts_in_small_chunks_track_as_crop_then_correlate(seq):
     """`auto` with a cost ratio that sends the smaller targets to the sampled layout and the
     others to κ̃-then-Φ̃, in chunks of 1-2 targets, gives the paper's order's boxes."""
-    mixed = SiamMTConfig(motion="none", sampled_cost_ratio=0.5, chunk_bytes=1 << 20)
-    configs = [mixed, SiamMTConfig(motion="none", xcorr_layout="crop")]
+    mixed = SiamMTConfig(motion=None, sampled_cost_ratio=0.5, chunk_bytes=1 << 20)
+    configs = [mixed, SiamMTConfig(motion=None, xcorr_layout="crop")]
     (est, _), outputs = _side_by_side(seq, configs, frames=3)
-    plan = est._plan(np.array([15.0, 17.0, 23.0, 25.0, 28.0]), 3, est.net.out_channels)
+    window = np.array([15.0, 17.0, 23.0, 25.0, 28.0])
+    plan = xcorr.plan(window, 3, est.backbone.out_channels, est.config, cpu=True)
     assert plan == [("sampled", [(0, 2)]), ("crop", [(2, 4), (4, 5)])]
     for (a, sa), (b, sb) in outputs:
         np.testing.assert_allclose(a, b, atol=1e-3)
@@ -194,7 +200,7 @@ def test_agrees_with_siamfc_from_the_same_boxes(seq):
     overlap = iou_matrix(box, box) - np.eye(len(box))
     clear = overlap.max(axis=1) < 0.2
     assert clear.sum() >= 5
-    mt = SiamMTEstimator(SiamMTConfig(motion="none"))
+    mt = SiamMT(SiamMTConfig(motion=None))
     fc = create("siamfc-mi")
     for est in (mt, fc):
         est.add(frames[0], box[clear], ids[clear])
@@ -218,36 +224,43 @@ class _CountingNet(torch.nn.Module):
         return self.net(x)
 
 
+def _count_backbone_calls(est) -> _CountingNet:
+    net = est.appearance.backbone if hasattr(est, "appearance") else est.backbone
+    net.net = counter = _CountingNet(net.net)
+    return counter
+
+
 def test_one_backbone_pass_per_frame_when_add_follows_propagate(seq):
+    """Features are reused between a propagate and an add of the same frame index; a call
+    without an index, or with another one, never gets another frame's features."""
     frames, boxes = seq
     ids, box = boxes[0]
-    est = SiamMTEstimator()
-    est.add(frames[0], box, ids)
-    est.net = counter = _CountingNet(est.net)
-    est.propagate(frames[1])
-    est.add(frames[1], boxes[1][1][:3], boxes[1][0][:3])  # detections re-initialise 3 tracks
+    est = build(SiamMTConfig())
+    est.add(frames[0], box, ids, 0)
+    counter = _count_backbone_calls(est)
+    est.propagate(frames[1], 1)
+    est.add(frames[1], boxes[1][1][:3], boxes[1][0][:3], 1)  # detections re-initialise 3
     assert counter.calls == 1
-    # A different frame object, or the same buffer with new content, is never served stale.
-    est.add(frames[1].copy(), box[:1], ids[:1])
+    est.add(frames[1], box[:1], ids[:1])  # no index: no reuse
     assert counter.calls == 2
     buf = frames[2].copy()
-    est.propagate(buf)
+    est.propagate(buf, 2)
     buf[:] = frames[3]
-    est.add(buf, box[:1], ids[:1])
+    est.add(buf, box[:1], ids[:1], 3)  # the same buffer, another frame
     assert counter.calls == 4
 
 
 def test_new_target_outside_the_extracted_region_gets_its_own_pass(seq):
     frames, _ = seq
-    est = SiamMTEstimator(SiamMTConfig(frame_scale=1.0))
-    est.add(frames[0], np.array([[20.0, 20.0, 40.0, 70.0]]), np.array([1]))
-    est.net = counter = _CountingNet(est.net)
-    est.propagate(frames[1])
-    region = est._cache.size
+    est = SiamMT(SiamMTConfig(frame_scale=1.0))
+    est.add(frames[0], np.array([[20.0, 20.0, 40.0, 70.0]]), np.array([1]), 0)
+    counter = _count_backbone_calls(est)
+    est.propagate(frames[1], 1)
+    region = est.features._cache.size
     h, w = frames[1].shape[:2]
-    est.add(frames[1], np.array([[w - 40.0, h - 70.0, w - 20.0, h - 20.0]]), np.array([2]))
-    assert counter.calls == 2 and est._cache.size == region  # the cached map is kept
-    est.add(frames[1], np.array([[22.0, 21.0, 42.0, 71.0]]), np.array([1]))  # inside: reused
+    est.add(frames[1], np.array([[w - 40.0, h - 70.0, w - 20.0, h - 20.0]]), np.array([2]), 1)
+    assert counter.calls == 2 and est.features._cache.size == region  # the cached map is kept
+    est.add(frames[1], np.array([[22.0, 21.0, 42.0, 71.0]]), np.array([1]), 1)  # inside: reused
     assert counter.calls == 2
 
 
@@ -255,19 +268,19 @@ def test_new_target_outside_the_extracted_region_gets_its_own_pass(seq):
 def test_frame_is_resized_to_the_trained_scale(seq, fov, context):
     frames, boxes = seq
     ids, box = boxes[0]
-    est = SiamMTEstimator(SiamMTConfig(field_of_view=fov, context=context))
+    est = build(SiamMTConfig(field_of_view=fov, context=context))
     est.add(frames[0], box, ids)
     est.propagate(frames[1])
     r = est.frame_scale
     wh = box[:, 2:] - box[:, :2]
-    cells = est._cell_size(wh.astype(np.float64))
+    cells = cell_size(wh.astype(np.float64), context, 127, 6, fov)
     assert abs(np.log(r * np.median(cells) / 8)) < np.log(1.16)
     # Paper Sec. 4.1: the median target is at least 32 px after resizing.
     assert np.median(np.sqrt(wh[:, 0] * wh[:, 1])) * r >= 32
-    small = SiamMTEstimator(SiamMTConfig(field_of_view=fov, context=context))
+    small = build(SiamMTConfig(field_of_view=fov, context=context))
     small.add(frames[0], box * 0 + np.array([100, 100, 110, 125], np.float32), ids)
     assert small.frame_scale > 1  # small targets: the frame is upsampled
-    fixed = SiamMTEstimator(SiamMTConfig(frame_scale=0.75))
+    fixed = build(SiamMTConfig(frame_scale=0.75))
     fixed.add(frames[0], box, ids)
     fixed.propagate(frames[1])
     assert fixed.frame_scale == 0.75
@@ -275,7 +288,7 @@ def test_frame_is_resized_to_the_trained_scale(seq, fov, context):
 
 def test_upsampling_is_capped_for_large_frames():
     frame = np.full((1080, 1920, 3), 90, np.uint8)
-    est = SiamMTEstimator(SiamMTConfig(max_resized_pixels=4_000_000))
+    est = build(SiamMTConfig(max_resized_pixels=4_000_000))
     est.add(frame, np.array([[900.0, 500.0, 908.0, 516.0]]), np.array([1]))
     assert est.frame_scale > 1.0 and est.frame_scale**2 * 1920 * 1080 <= 4_000_000 * 1.0001
 
@@ -283,7 +296,7 @@ def test_upsampling_is_capped_for_large_frames():
 def test_protocol_and_scores(seq):
     frames, boxes = seq
     ids, box = boxes[0]
-    est = SiamMTEstimator()
+    est = build(SiamMTConfig())
     assert isinstance(est, MotionEstimator)
     out, scores = est.propagate(frames[0])
     assert out.shape == (0, 4) and scores.shape == (0,)
@@ -292,7 +305,7 @@ def test_protocol_and_scores(seq):
     assert out.dtype == np.float32 and scores.dtype == np.float32
     assert est.ids.tolist() == ids.tolist() and out.shape == (len(ids), 4)
     assert ((scores >= 0) & (scores <= 1)).all() and scores.mean() > 0.5
-    assert est.last_logits.shape == (len(ids),)
+    assert est.appearance.last_logits.shape == (len(ids),)
     est.remove(ids[1:2])
     est.add(frames[1], box[1:2], ids[1:2])  # back at the end
     assert est.ids.tolist() == [*ids[:1].tolist(), *ids[2:].tolist(), int(ids[1])]
@@ -313,7 +326,7 @@ def test_motion_prior_carries_an_occluded_target(seq):
     ids, box = _largest(boxes[0])
     # Bicubic: sub-cell measurements, so the filter learns the velocity from SiamMT alone (with
     # bilinear ones, whole-cell steps, it needs the detections the pipeline provides).
-    est = SiamMTEstimator(SiamMTConfig(upsample="bicubic"))
+    est = build(SiamMTConfig(upsample="bicubic"))
     est.add(frames[0], box, ids)
     v = np.array([4.0, -2.0])
     for t in range(1, 9):
@@ -321,7 +334,7 @@ def test_motion_prior_carries_an_occluded_target(seq):
         assert est.last_accepted[0] and scores[0] > 0.99
     centre = xyxy_to_cxcywh(box)[0, :2]
     before = xyxy_to_cxcywh(out)[0, :2]
-    np.testing.assert_allclose(before, centre + 8 * v, atol=0.35 * est._t.cell[0])
+    np.testing.assert_allclose(before, centre + 8 * v, atol=0.35 * est.appearance.cell[0])
     np.testing.assert_allclose(est._kf.mean[0, 4:6], v, atol=0.5)  # learnt from SiamMT alone
     hidden = _warp(frames[0], tuple(v * 9))
     c = xyxy_to_cxcywh(out)[0]
@@ -338,7 +351,7 @@ def test_prior_boxes_are_the_kalman_estimators(seq):
     association beside SiamMT's own; off with `association_prior=False`."""
     frames, boxes = seq
     ids, box = boxes[0]
-    est, ref = SiamMTEstimator(), create("kalman")
+    est, ref = build(SiamMTConfig()), create("kalman")
     for t, frame in enumerate(frames[:6]):
         if t in (0, 5):  # detector frames: correct all but the first target, add a new one
             keep = slice(1, None) if t else slice(None)
@@ -359,7 +372,7 @@ def test_prior_boxes_are_the_kalman_estimators(seq):
     rows = [int(np.flatnonzero(ref.ids == i)[0]) for i in est.ids]
     np.testing.assert_array_equal(est.prior_boxes, expected[rows])
     assert isinstance(est, PriorBoxes)
-    off = SiamMTEstimator(SiamMTConfig(association_prior=False))
+    off = build(SiamMTConfig(motion=MotionPriorConfig(association_prior=False)))
     off.add(frames[0], box, ids)
     off.propagate(frames[1])
     assert off.prior_boxes is None
@@ -369,7 +382,7 @@ def test_prior_boxes_are_the_kalman_estimators(seq):
 def test_cuda_matches_cpu(seq):
     # float32 on both: "auto" picks bf16 on CPUs with AMX only.
     configs = [
-        SiamMTConfig(device=d, motion="none", backbone_dtype="float32") for d in ("cpu", "cuda")
+        SiamMTConfig(device=d, motion=None, backbone_dtype="float32") for d in ("cpu", "cuda")
     ]
     _, outputs = _side_by_side(seq, configs, frames=3)
     for (a, _), (b, _) in outputs:
@@ -379,22 +392,20 @@ def test_cuda_matches_cpu(seq):
 def test_bfloat16_backbone_tracks_like_float32(seq):
     """The opt-in bf16 backbone (heads in float32) follows the same people: after 5 frames
     every box overlaps its float32 twin by IoU > 0.8; an unknown dtype is refused."""
-    configs = [SiamMTConfig(motion="none", backbone_dtype=d) for d in ("float32", "bfloat16")]
+    configs = [SiamMTConfig(motion=None, backbone_dtype=d) for d in ("float32", "bfloat16")]
     _, outputs = _side_by_side(seq, configs, frames=5)
     (a, _), (b, _) = outputs[-1]
     assert np.diag(iou_matrix(a, b)).min() > 0.8
     with pytest.raises(ValueError, match="backbone_dtype"):
-        SiamMTEstimator(SiamMTConfig(backbone_dtype="float16"))
+        SiamMTConfig(backbone_dtype="float16")
 
 
 def test_auto_backbone_dtype_is_bfloat16_only_on_cpus_with_amx(monkeypatch):
-    from trackers.siammt import tracker
-
     cpu = torch.device("cpu")
     for native, expected in ((True, torch.bfloat16), (False, torch.float32)):
-        monkeypatch.setattr(tracker, "cpu_has_amx_bf16", lambda native=native: native)
-        assert tracker.resolve_backbone_dtype("auto", cpu) == expected
-        assert tracker.resolve_backbone_dtype("auto", torch.device("cuda")) == torch.float32
-        assert tracker.resolve_backbone_dtype("float32", cpu) == torch.float32
-    est = SiamMTEstimator(SiamMTConfig(backbone_dtype="auto"))
-    assert next(est.net.parameters()).dtype == est._dtype
+        monkeypatch.setattr(backbone, "cpu_has_amx_bf16", lambda native=native: native)
+        assert backbone.resolve_dtype("auto", cpu) == expected
+        assert backbone.resolve_dtype("auto", torch.device("cuda")) == torch.float32
+        assert backbone.resolve_dtype("float32", cpu) == torch.float32
+    phi = SiamMT(SiamMTConfig(backbone_dtype="auto")).backbone
+    assert next(phi.net.parameters()).dtype == phi.dtype

@@ -112,7 +112,7 @@ def test_pipeline_lag_zero_equals_step_and_lag_reports_new_people_sooner(tracker
         return det, list(Pipeline(det, create(tracker), config=config).run([FRAME] * 21))
 
     det, online = run(0)
-    stepped = Pipeline(LateSecond(STARTS, VEL), create(tracker), detect_every=5)
+    stepped = Pipeline(LateSecond(STARTS, VEL), create(tracker), PipelineConfig(detect_every=5))
     for r in online:
         s = stepped.step(FRAME)
         assert r.frame_index == s.frame_index and r.tracks.ids.tolist() == s.tracks.ids.tolist()

@@ -10,19 +10,23 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from mot_pipeline.registry import registered_class
+from mot_pipeline.registry import Plugin, lookup, resolve
 
 
 @runtime_checkable
 class MotionEstimator(Protocol):
     """Per-track motion between detector frames.
 
-    - `add(frame, boxes, ids)`: start tracks `ids` at `boxes` (xyxy) in `frame`; for an id that
-      is already live this is a correction: the estimator is re-initialised (or, for a filter,
-      updated) at the observed box. The order of `ids` is kept for new ids.
+    - `add(frame, boxes, ids, frame_index)`: start tracks `ids` at `boxes` (xyxy) in `frame`;
+      for an id that is already live this is a correction: the estimator is re-initialised
+      (or, for a filter, updated) at the observed box. The order of `ids` is kept for new ids.
     - `remove(ids)`: forget these tracks (unknown ids are ignored).
-    - `propagate(frame) -> (boxes, scores)`: move every live track to `frame`, in the order of
-      `ids`; `scores` is the estimator's confidence per track (higher is better, 1 = sure).
+    - `propagate(frame, frame_index) -> (boxes, scores)`: move every live track to `frame`, in
+      the order of `ids`; `scores` is the estimator's confidence per track (higher is better,
+      1 = sure).
+    - `frame_index` (optional, as for detectors) names the frame: an estimator may reuse what
+      it computed on a frame (e.g. features) for a later call with the same index; None never
+      reuses anything.
     - `reset()`: forget everything (between sequences).
     - `ids`: the live track ids, int64, in the order `propagate` returns them.
     """
@@ -30,11 +34,19 @@ class MotionEstimator(Protocol):
     @property
     def ids(self) -> np.ndarray: ...
 
-    def add(self, frame: np.ndarray, boxes: np.ndarray, ids: np.ndarray) -> None: ...
+    def add(
+        self,
+        frame: np.ndarray,
+        boxes: np.ndarray,
+        ids: np.ndarray,
+        frame_index: int | None = None,
+    ) -> None: ...
 
     def remove(self, ids: np.ndarray) -> None: ...
 
-    def propagate(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    def propagate(
+        self, frame: np.ndarray, frame_index: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]: ...
 
     def reset(self) -> None: ...
 
@@ -61,23 +73,22 @@ class ReportThreshold(Protocol):
     def min_report_score(self) -> float: ...
 
 
-# name -> "module:Class". Each class takes one optional frozen config dataclass, found as its
-# `Config` attribute, so YAML presets can be validated before anything heavy is imported.
-REGISTRY: dict[str, str] = {
-    "kalman": "trackers.kalman:KalmanEstimator",
-    "hold": "trackers.hold:HoldEstimator",
-    "siammt": "trackers.siammt:SiamMTEstimator",
-    "siamfc": "trackers.siammt.siamfc:SiamFCEstimator",
-    "siamfc-mi": "trackers.siammt.siamfc:SiamFCMultiInputEstimator",
+# name -> where its config class (a light module: no torch) and its factory live.
+REGISTRY: dict[str, Plugin] = {
+    "kalman": Plugin("trackers.kalman:KalmanConfig", "trackers.kalman:KalmanEstimator"),
+    "hold": Plugin("trackers.hold:HoldConfig", "trackers.hold:HoldEstimator"),
+    "siammt": Plugin("trackers.siammt.config:SiamMTConfig", "trackers.siammt.tracker:build"),
+    "siamfc": Plugin("trackers.siammt.config:SiamFCConfig", "trackers.siammt.siamfc:build"),
+    "siamfc-mi": Plugin("trackers.siammt.config:SiamFCConfig", "trackers.siammt.siamfc:build_mi"),
 }
 
 
-def estimator_class(name: str) -> type:
-    """The class registered under `name` (imported lazily: torch only when needed)."""
-    return registered_class(REGISTRY, name, "tracker")
+def config_class(name: str) -> type:
+    """The config dataclass of tracker `name`; KeyError naming the choices."""
+    return resolve(lookup(REGISTRY, name, "tracker").config)
 
 
 def create(name: str, config: Any | None = None) -> MotionEstimator:
-    """Build the estimator `name` with `config` (its `Config` dataclass) or its defaults."""
-    cls = estimator_class(name)
-    return cls(config) if config is not None else cls()
+    """Build the estimator `name` with `config` (its config dataclass; None: the defaults)."""
+    plugin = lookup(REGISTRY, name, "tracker")
+    return resolve(plugin.factory)(config if config is not None else config_class(name)())

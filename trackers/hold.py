@@ -35,7 +35,13 @@ class HoldEstimator:
         self._ids = np.zeros(0, np.int64)
         self._boxes = np.zeros((0, 4), np.float32)
 
-    def add(self, frame: np.ndarray, boxes: np.ndarray, ids: np.ndarray) -> None:
+    def add(
+        self,
+        frame: np.ndarray,
+        boxes: np.ndarray,
+        ids: np.ndarray,
+        frame_index: int | None = None,
+    ) -> None:
         boxes, ids = validated(boxes, ids)
         known = np.isin(ids, self._ids)
         self._boxes[rows_of(self._ids, ids[known])] = boxes[known]
@@ -46,5 +52,7 @@ class HoldEstimator:
         keep = ~np.isin(self._ids, np.asarray(ids, np.int64))
         self._ids, self._boxes = self._ids[keep], self._boxes[keep]
 
-    def propagate(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def propagate(
+        self, frame: np.ndarray, frame_index: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         return self._boxes.copy(), np.ones(len(self._ids), np.float32)

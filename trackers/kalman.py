@@ -65,7 +65,13 @@ class KalmanEstimator:
         self._kf = BoxKalmanFilter(self._noise, self.config.max_size_rate)
         self._since_update = np.zeros(0, np.int64)
 
-    def add(self, frame: np.ndarray, boxes: np.ndarray, ids: np.ndarray) -> None:
+    def add(
+        self,
+        frame: np.ndarray,
+        boxes: np.ndarray,
+        ids: np.ndarray,
+        frame_index: int | None = None,
+    ) -> None:
         boxes, ids = validated(boxes, ids)
         z = self._kf.measure(boxes)
         known = np.isin(ids, self._ids)
@@ -84,7 +90,9 @@ class KalmanEstimator:
         self._ids, self._since_update = self._ids[keep], self._since_update[keep]
         self._kf.keep(keep)
 
-    def propagate(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def propagate(
+        self, frame: np.ndarray, frame_index: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         if len(self._ids) == 0:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         self._kf.predict()

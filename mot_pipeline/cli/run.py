@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mot_pipeline.config import DEFAULT_DETECTOR, load_config
+from mot_pipeline.config import DEFAULT_DETECTOR, load_config, with_device
 from mot_pipeline.errors import InputError
 
 EXIT_BAD_INPUT = 2
@@ -85,19 +85,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if args.threads is not None and args.threads < 1:
             raise InputError(f"--threads must be >= 1, got {args.threads}")
-        yolo = {"conf": args.conf, "device": args.device}
-        overrides = {
-            "detect_every": args.detect_every,
-            "tracker": args.tracker,
-            "detector": args.detector,
-            "frame_rate": args.frame_rate,
-            "yolo": {k: v for k, v in yolo.items() if v is not None},
-            "pipeline": {} if args.lag is None else {"lag": args.lag},
-        }
-        config = load_config(args.config, **overrides)
-        if args.device is not None and _has_field(config.tracker, "device"):
-            # --device moves the tracker too, where it runs on a torch device.
-            config = load_config(args.config, **overrides, tracker_options={"device": args.device})
+        pipeline = {"detect_every": args.detect_every, "lag": args.lag}
+        config = load_config(
+            args.config,
+            tracker=args.tracker,
+            detector=args.detector,
+            frame_rate=args.frame_rate,
+            yolo={} if args.conf is None else {"conf": args.conf},
+            pipeline={k: v for k, v in pipeline.items() if v is not None},
+        )
+        if args.device is not None:
+            config = with_device(config, args.device)
         report = runner.run(
             args.paths,
             args.output,
@@ -127,18 +125,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if report.zip_path:
         print(f"submission: {report.zip_path}")
     return 0
-
-
-def _has_field(tracker: str, name: str) -> bool:
-    """Whether the tracker's config takes `name` (only device-bound trackers take `device`)."""
-    import dataclasses
-
-    from trackers import estimator_class
-
-    try:
-        return name in {f.name for f in dataclasses.fields(estimator_class(tracker).Config)}
-    except KeyError:
-        return False  # an unknown tracker is reported by the config check
 
 
 if __name__ == "__main__":

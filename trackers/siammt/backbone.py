@@ -27,6 +27,8 @@ from mot_pipeline.errors import InputError
 
 STRIDE = 8
 RECEPTIVE_FIELD = 87
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "FDSiamfc_30.pth"
+DTYPES = ("float32", "bfloat16", "auto")
 FULL_WIDTHS = (96, 256, 384, 384, 256)
 # siamfc-pytorch's BatchNorm eps: the statistics in its checkpoints were estimated with it.
 SIAMFC_BN_EPS = 1e-6
@@ -124,7 +126,7 @@ def cpu_has_amx_bf16() -> bool:
     the bf16 backbone ~2.2x faster than float32. AVX512-BF16 alone is not enough: with oneDNN
     capped to it (ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16) the same Xeon ran bf16 1.7x *slower*
     than float32 (dot-product throughput is no higher than fp32 FMA on Intel cores), though an
-    AMD EPYC (Zen 4) measured 1.4x faster; see `tracker.py`, "Speed"."""
+    AMD EPYC (Zen 4) measured 1.4x faster; see docs/DECISIONS.md, "Backbone arithmetic"."""
     if not torch.cpu.get_capabilities().get("amx_bf16", False):
         return False
     # The OS must also grant the AMX tile state (Linux >= 5.16); torch asks for it here.
@@ -201,3 +203,21 @@ def load_alexnet(
     for p in net.parameters():
         p.requires_grad_(False)
     return net.to(device)
+
+
+def load_backbone(weights: str | Path | None, activation: str, device: torch.device) -> AlexNet:
+    """The SiamFC AlexNet (`weights` None: the packaged FDSiamFC 0.3x) on `device`;
+    channels-last on CPU, where its convs run faster."""
+    net = load_alexnet(weights or DEFAULT_WEIGHTS, activation=activation, device=device)
+    return net.to(memory_format=torch.channels_last) if device.type == "cpu" else net
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    """The backbone's dtype for setting `name` (one of `DTYPES`): "auto" is bfloat16 on CPUs
+    with AMX-BF16 (where it is measured faster, `cpu_has_amx_bf16`), float32 elsewhere."""
+    if name not in DTYPES:
+        raise ValueError(f"unknown backbone dtype {name!r}; choose from {DTYPES}")
+    if name == "auto":
+        amx = device.type == "cpu" and cpu_has_amx_bf16()
+        return torch.bfloat16 if amx else torch.float32
+    return getattr(torch, name)

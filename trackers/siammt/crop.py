@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from trackers.siammt.backbone import RECEPTIVE_FIELD, STRIDE
@@ -113,3 +114,22 @@ def kappa(
     """κ̃: (B, out, out, C) features of the RoIs (B, 4, continuous px of an input of size n)."""
     gx, gy = roi_grid(rois, out_size, n)
     return sample_bilinear(features_hwc, gx, gy)
+
+
+def exemplar_side(wh: np.ndarray, context: float) -> np.ndarray:
+    """sqrt(A) of Eq. 5: the side of the square exemplar region of boxes (M, 2) = (w, h)."""
+    pad = context * wh.sum(axis=1)
+    return np.sqrt((wh[:, 0] + pad) * (wh[:, 1] + pad))
+
+
+def cell_size(
+    wh: np.ndarray, context: float, exemplar_px: int, exemplar_cells: int, field_of_view: str
+) -> np.ndarray:
+    """Frame px between sample-grid cells (= score-map cells) for boxes of size (M, 2) = (w, h).
+
+    "siamfc": the exemplar region maps onto SiamFC's `exemplar_px` image, whose feature cells
+    are S px apart; "paper": it maps onto the `exemplar_cells` x `exemplar_cells` exemplar."""
+    side = exemplar_side(wh, context)
+    if field_of_view == "paper":
+        return side / exemplar_cells
+    return side * STRIDE / exemplar_px

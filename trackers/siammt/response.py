@@ -38,11 +38,11 @@ sigmoid(logit) is the network's probability that the target is there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from trackers.siammt.config import SiamParams
 
 _EPS = 1e-16  # SiamFC's guard in the normalisation
 
@@ -94,39 +94,6 @@ def hann_window(size: int) -> torch.Tensor:
     h = np.hanning(size)
     win = np.outer(h, h)
     return torch.from_numpy(win / win.sum()).to(torch.float32)
-
-
-@dataclass(frozen=True)
-class SiamParams:
-    """SiamFC's inference hyper-parameters, shared by SiamMT and the SiamFC baselines so that
-    their differences are the architecture's (values from SiamFC / siamfc-pytorch)."""
-
-    context: float = 0.5  # ζ: context margin of the exemplar region, Eq. 5
-    exemplar_px: int = 127  # SiamFC's exemplar image
-    instance_px: int = 255  # SiamFC's search image
-    scale_step: float = 1.0375
-    scale_num: int = 3
-    scale_lr: float = 0.59
-    scale_penalty: float = 0.9745
-    window_influence: float = 0.176
-    response_up: int = 16
-    upsample: str = "bilinear"  # "bilinear" (SiamMT, paper Sec. 4.4) or "bicubic" (SiamFC)
-    out_scale: float = 0.001  # siamfc-pytorch's head: logits = out_scale * xcorr
-    # Not SiamFC's: the pipeline hides a propagated track whose score (sigmoid of the logit
-    # at the box returned) falls below this (`trackers.ReportThreshold`); see "Reporting" in
-    # `tracker.py` for the measurement.
-    min_report_score: float = 0.9
-
-    def scale_factors(self) -> np.ndarray:
-        """Search scales, e.g. (1.0375^-1, 1, 1.0375)."""
-        half = self.scale_num // 2
-        return self.scale_step ** np.linspace(-half, half, self.scale_num)
-
-
-def exemplar_side(wh: np.ndarray, context: float) -> np.ndarray:
-    """sqrt(A) of Eq. 5: the side of the square exemplar region of boxes (M, 2) = (w, h)."""
-    pad = context * wh.sum(axis=1)
-    return np.sqrt((wh[:, 0] + pad) * (wh[:, 1] + pad))
 
 
 def apply_update(
@@ -311,3 +278,9 @@ def locate_reference(
     if n == 0:
         return maps.new_zeros((0, 2)), torch.zeros(0, dtype=torch.long), maps.new_zeros((0,))
     return torch.stack(disps), torch.tensor(scales), torch.stack(logits)
+
+
+def probability(logits: np.ndarray) -> np.ndarray:
+    """sigmoid(logit): the head was trained with a logistic loss on these logits, so this is
+    the net's probability that the target is at that location (float32)."""
+    return (1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))).astype(np.float32)

@@ -19,30 +19,20 @@ before a resize; sub-pixel crops keep the comparison with SiamMT's feature crops
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 import torch
 
 from mot_pipeline.types import check_frame
-from trackers.siammt.backbone import STRIDE, output_size
-from trackers.siammt.response import PeakFinder, SiamParams, apply_update, exemplar_side
-from trackers.siammt.targets import Targets, load_backbone
-from trackers.siammt.tracker import DEFAULT_WEIGHTS, _sigmoid
+from trackers import MotionEstimator
+from trackers.motion_prior import with_motion_prior
+from trackers.siammt.backbone import STRIDE, load_backbone, output_size
+from trackers.siammt.config import SiamFCConfig
+from trackers.siammt.crop import cell_size, exemplar_side
+from trackers.siammt.response import PeakFinder, apply_update, probability
+from trackers.siammt.targets import Targets
 from trackers.siammt.xcorr import pairwise_xcorr_bmm
 from trackers.track_ids import validated
-
-
-@dataclass(frozen=True)
-class SiamFCConfig(SiamParams):
-    """SiamFC baseline settings (`SiamParams` with SiamFC's bicubic upsampling)."""
-
-    upsample: str = "bicubic"
-    weights: str | None = None  # siamfc-pytorch checkpoint; None: the packaged FDSiamfc_30
-    device: str = "cpu"
-    activation: str = "relu"
-    min_box_size: float = 2.0
 
 
 def crop_and_resize(
@@ -74,7 +64,7 @@ class _SiamFCBase:
         self.config = config or SiamFCConfig()
         c = self.config
         self.device = torch.device(c.device)
-        self.net = load_backbone(c.weights or DEFAULT_WEIGHTS, c.activation, self.device)
+        self.net = load_backbone(c.weights, c.activation, self.device)
         self.exemplar_cells = output_size(c.exemplar_px)
         self.search_cells = output_size(c.instance_px)
         self.peaks = PeakFinder(c, self.search_cells - self.exemplar_cells + 1, self.device)
@@ -94,8 +84,15 @@ class _SiamFCBase:
     def reset(self) -> None:
         self._t = Targets(self.exemplar_cells**2, self.net.out_channels, self.device)
         self.last_logits = np.zeros(0, np.float32)
+        self.last_centre_scores = np.zeros(0, np.float32)
 
-    def add(self, frame: np.ndarray, boxes: np.ndarray, ids: np.ndarray) -> None:
+    def add(
+        self,
+        frame: np.ndarray,
+        boxes: np.ndarray,
+        ids: np.ndarray,
+        frame_index: int | None = None,
+    ) -> None:
         boxes, ids = validated(boxes, ids)
         if len(ids) == 0:
             return
@@ -118,11 +115,13 @@ class _SiamFCBase:
     def remove(self, ids: np.ndarray) -> None:
         self._t.keep(~np.isin(self._t.ids, np.asarray(ids, np.int64).reshape(-1)))
 
-    def propagate(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def propagate(
+        self, frame: np.ndarray, frame_index: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         check_frame(frame)
         n = len(self._t.ids)
         if n == 0:
-            self.last_logits = np.zeros(0, np.float32)
+            self.last_logits = self.last_centre_scores = np.zeros(0, np.float32)
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         c = self.config
         border = cv2.mean(frame)[:3]
@@ -131,6 +130,8 @@ class _SiamFCBase:
         disp = np.zeros((n, 2))
         idx = np.zeros(n, np.int64)
         logits = np.zeros(n, np.float32)
+        centre_logits = np.zeros(n, np.float32)
+        mid = (self.search_cells - self.exemplar_cells + 1) // 2
         with torch.inference_mode():
             for g in groups:
                 crops = [
@@ -150,6 +151,7 @@ class _SiamFCBase:
                     )
                     * c.out_scale
                 )
+                centre_logits[g] = maps[:, len(self._scales) // 2, mid, mid].cpu().numpy()
                 d, s, lg = self.peaks.locate(maps)
                 disp[g] = d.cpu().numpy()
                 idx[g] = s.cpu().numpy()
@@ -157,9 +159,22 @@ class _SiamFCBase:
         apply_update(self._t.centre, self._t.size, self._t.cell, disp, idx, c)
         np.maximum(self._t.size, c.min_box_size, out=self._t.size)
         self.last_logits = logits
-        half = self._t.size / 2
-        boxes = np.concatenate([self._t.centre - half, self._t.centre + half], axis=1)
-        return boxes.astype(np.float32), _sigmoid(logits)
+        self.last_centre_scores = probability(centre_logits)
+        return self._t.boxes(), probability(logits)
+
+    # -- what the motion prior uses ------------------------------------------------------------
+    @property
+    def cell(self) -> np.ndarray:
+        return self._t.cell
+
+    def place(self, boxes: np.ndarray) -> None:
+        c = self.config
+        self._t.place(boxes, c.min_box_size)
+        fov = "siamfc"  # SiamFC's own crops: a score-map cell is S px of the exemplar image
+        self._t.cell = cell_size(self._t.size, c.context, c.exemplar_px, self.exemplar_cells, fov)
+
+    def boxes(self) -> np.ndarray:
+        return self._t.boxes()
 
     # -- internals -----------------------------------------------------------------------------
     def _backbone(self, crops_bgr: np.ndarray) -> torch.Tensor:
@@ -181,3 +196,13 @@ class SiamFCMultiInputEstimator(_SiamFCBase):
     """`siamfc-mi`: SiamFC with the crops of all objects stacked in one batch (paper Sec. 4.3)."""
 
     _batch = True
+
+
+def build(config: SiamFCConfig) -> MotionEstimator:
+    """The registry's `siamfc` (no motion prior unless `config.motion` sets one)."""
+    return with_motion_prior(SiamFCEstimator(config), config.motion)
+
+
+def build_mi(config: SiamFCConfig) -> MotionEstimator:
+    """The registry's `siamfc-mi` (no motion prior unless `config.motion` sets one)."""
+    return with_motion_prior(SiamFCMultiInputEstimator(config), config.motion)

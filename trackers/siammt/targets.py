@@ -7,19 +7,10 @@ ones, `remove` keeps the rest. One class so the two trackers cannot drift apart.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
-from trackers.siammt.backbone import AlexNet, load_alexnet
 from trackers.track_ids import rows_of
-
-
-def load_backbone(weights: str | Path, activation: str, device: torch.device) -> AlexNet:
-    """The SiamFC AlexNet on `device`; channels-last on CPU, where its convs run faster."""
-    net = load_alexnet(weights, activation=activation, device=device)
-    return net.to(memory_format=torch.channels_last) if device.type == "cpu" else net
 
 
 class Targets:
@@ -76,6 +67,18 @@ class Targets:
         self.ids, self.centre = self.ids[mask], self.centre[mask]
         self.size, self.cell = self.size[mask], self.cell[mask]
         self.exemplars = self.exemplars[self._index(np.flatnonzero(mask))]
+
+    def place(self, boxes: np.ndarray, min_size: float) -> None:
+        """Move every target to xyxy `boxes` (M, 4), sizes at least `min_size`; the caller
+        updates `cell`."""
+        boxes = boxes.astype(np.float64)
+        self.centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+        self.size = np.maximum(boxes[:, 2:] - boxes[:, :2], min_size)
+
+    def boxes(self) -> np.ndarray:
+        """Current boxes (M, 4) xyxy float32, in `ids` order."""
+        half = self.size / 2
+        return np.concatenate([self.centre - half, self.centre + half], axis=1).astype(np.float32)
 
     def _index(self, rows: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(rows, device=self.device)

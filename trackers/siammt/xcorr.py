@@ -31,8 +31,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+from trackers.siammt.backbone import STRIDE
+from trackers.siammt.config import SiamMTConfig
+from trackers.siammt.crop import roi_grid, sample_bilinear
+
+# [(layout, [(start, stop), ...])]: runs of targets of one layout, cut into chunks
+Plan = list[tuple[str, list[tuple[int, int]]]]
 
 
 def pairwise_xcorr_reference(search: torch.Tensor, exemplar: torch.Tensor) -> torch.Tensor:
@@ -183,3 +191,81 @@ def sampled_xcorr(
         if timer is not None:
             timer.lap("crop")
     return torch.cat(out).permute(0, 3, 1, 2)
+
+
+def plan(window: np.ndarray, n_scales: int, channels: int, c: SiamMTConfig, cpu: bool) -> Plan:
+    """The cost planner: split targets (sorted by size, windows (N,) of map cells their samples
+    touch) into runs of one layout, each cut into chunks of at most `chunk_bytes` of working
+    set (cache blocking; one chunk off the CPU). "auto" sends a target to `sampled_xcorr`
+    unless that costs more than `sampled_cost_ratio` times the crop-then-correlate MACs."""
+    ns, k, s = c.search_cells, c.exemplar_cells**2, n_scales
+    out_side = ns - c.exemplar_cells + 1
+    crop_macs = s * ns**2 * channels * k
+    # G on the window, then A (S ho, he w) x G' (he w, we w) and the (., S wo) B product.
+    w2 = window**2
+    sampled_macs = w2 * (channels * k + s * out_side * k)
+    sampled_macs = sampled_macs + window * s**2 * out_side**2 * c.exemplar_cells
+    if c.xcorr_layout == "auto":
+        sampled = sampled_macs <= c.sampled_cost_ratio * crop_macs
+    else:
+        sampled = np.full(len(window), c.xcorr_layout == "sampled")
+    nbytes = np.where(sampled, w2 * (channels + 2 * k), s * ns**2 * channels) * 4
+    budget = c.chunk_bytes if (c.chunk_bytes > 0 and cpu) else np.inf
+    runs: Plan = []
+
+    def close(a: int, b: int) -> None:
+        layout = "sampled" if sampled[a] else "crop"
+        if runs and runs[-1][0] == layout:
+            runs[-1][1].append((a, b))
+        else:
+            runs.append((layout, [(a, b)]))
+
+    start, used = 0, 0.0
+    for i in range(len(window)):
+        if i > start and (sampled[i] != sampled[start] or used + nbytes[i] > budget):
+            close(start, i)
+            start, used = i, 0.0
+        used += nbytes[i]
+    close(start, len(window))
+    return runs
+
+
+def search_scores(
+    features_hwc: torch.Tensor,
+    map_hw: tuple[int, int],
+    rois: torch.Tensor,
+    exemplars: torch.Tensor,
+    runs: Plan,
+    c: SiamMTConfig,
+    timer=None,
+) -> torch.Tensor:
+    """κ̃ + Φ̃ of every target's search areas: RoIs (N, S, 4) in region px (input size
+    `map_hw`), exemplars (N, e * e, C), both in the order `runs` was planned for. Returns the
+    (N, S, R, R) correlation scores, run by run in the layout the plan chose."""
+    n, s = rois.shape[:2]
+    ns, ex_hw = c.search_cells, (c.exemplar_cells,) * 2
+    gx, gy = roi_grid(rois.reshape(-1, 4), ns, map_hw)
+    gx, gy = gx.reshape(n, s, ns), gy.reshape(n, s, ns)
+    maps = []
+    for layout, chunks in runs:
+        a, b = chunks[0][0], chunks[-1][1]
+        ex = exemplars[a:b]
+        if layout == "sampled":
+            local = [(i - a, j - a) for i, j in chunks]
+            maps.append(sampled_xcorr(features_hwc, gx[a:b], gy[a:b], ex, ex_hw, local, timer))
+            continue
+        for i, j in chunks:
+            x = sample_bilinear(features_hwc, gx[i:j].reshape(-1, ns), gy[i:j].reshape(-1, ns))
+            if timer is not None:
+                timer.lap("crop")
+            x = x.reshape(j - i, s, ns**2, -1)
+            maps.append(pairwise_xcorr_bmm(x, ex[i - a : j - a], (ns, ns), ex_hw))
+            if timer is not None:
+                timer.lap("xcorr")
+    return torch.cat(maps)
+
+
+def window_cells(spacing: np.ndarray, scale: tuple[float, float], cells: int) -> np.ndarray:
+    """Side of the window of feature cells a target's samples touch, for search grids of
+    `cells` samples `spacing` (N, S) frame px apart (+2: bilinear, rounding)."""
+    return spacing.max(axis=1) * max(scale) * cells / STRIDE + 2
