@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from helpers import REPO, SAMPLE, SHARED, small_sequence
 
-from mot_pipeline.bench import accuracy, mvot, speed, tracker_kwargs, variants
+from mot_pipeline.bench import accuracy, mvot, report, speed, tracker_config, variants
 from mot_pipeline.cli.bench import main
 from mot_pipeline.motchallenge import MotRows
 
@@ -114,16 +114,16 @@ class FakeClock:
 
 
 class StagedEstimator:
-    """A hold estimator that costs `cost` fake seconds per propagate and reports stages."""
+    """A hold estimator that costs `cost` fake seconds per propagate, reports the stages of
+    the last one in `stage_ms` (as SiamMT does with `profile` on) and records the frame
+    indices it is given."""
 
     def __init__(self, clock: FakeClock, cost: float = 1.0) -> None:
         from trackers.hold import HoldEstimator
 
         self.inner, self.clock, self.cost = HoldEstimator(), clock, cost
-        self.stage_times: dict[str, float] = {}
-
-    def reset_stage_times(self) -> None:
-        self.stage_times = {}
+        self.stage_ms: dict[str, float] = {}
+        self.calls: list[tuple[str, int | None]] = []
 
     @property
     def ids(self):
@@ -131,18 +131,21 @@ class StagedEstimator:
 
     def reset(self):
         self.inner.reset()
+        self.calls.clear()
 
-    def add(self, frame, boxes, ids):
-        self.inner.add(frame, boxes, ids)
+    def add(self, frame, boxes, ids, frame_index=None):
+        self.calls.append(("add", frame_index))
+        self.inner.add(frame, boxes, ids, frame_index)
 
     def remove(self, ids):
         self.inner.remove(ids)
 
-    def propagate(self, frame):
+    def propagate(self, frame, frame_index=None):
+        self.calls.append(("propagate", frame_index))
         self.clock.now += self.cost
-        for stage, share in (("backbone", 0.5), ("resize", 0.1), ("xcorr", 0.4)):
-            self.stage_times[stage] = self.stage_times.get(stage, 0.0) + share * self.cost
-        return self.inner.propagate(frame)
+        shares = (("backbone", 0.5), ("resize", 0.1), ("xcorr", 0.4))
+        self.stage_ms = {stage: 1e3 * share * self.cost for stage, share in shares}
+        return self.inner.propagate(frame, frame_index)
 
 
 def test_measure_point_budget_and_stages():
@@ -154,6 +157,8 @@ def test_measure_point_budget_and_stages():
     # a third would end at 4 s > 3.5 s, so it stops: capped with 2 frames.
     point = speed.measure_point(est, frames, boxes, 10, 1, 3.5, clock=clock)
     assert point.times == [1.0, 1.0] and point.capped
+    # Every frame its own index: nothing reused between calls, one feature pass per frame.
+    assert est.calls == [("add", 0), ("propagate", 1), ("propagate", 2), ("propagate", 3)]
     # Stage names are mapped onto STAGES; the warm-up frame is not counted.
     assert point.stages == pytest.approx({"features": 1.2, "xcorr": 0.8})
     row = speed._row(
@@ -173,11 +178,15 @@ def test_speed_skips_larger_n_after_the_budget(tmp_path, monkeypatch):
     from trackers.hold import HoldEstimator
 
     class Slow(HoldEstimator):
-        def propagate(self, frame):
+        def propagate(self, frame, frame_index=None):
             time.sleep(0.01 * len(self.ids))
-            return super().propagate(frame)
+            return super().propagate(frame, frame_index)
 
-    monkeypatch.setattr(speed, "build_estimator", lambda m, c: (Slow(), {}))
+    from trackers.hold import HoldConfig
+
+    monkeypatch.setattr(
+        speed, "build_estimator", lambda m, c: speed.Subject(m, HoldConfig(), Slow(), {})
+    )
     config = speed.SpeedConfig(
         resolutions=("vga",), objects=(1, 20, 40), methods=("slow",), frames=3, warmup=1,
         budget_s=0.5, threads=1, sources={"vga": SAMPLE},
@@ -204,16 +213,29 @@ def test_summary_marginal_cost_and_ratios():
     assert summary["siammt_speedup_over_siamfc-mi_at_100"]["vga"] == pytest.approx(20.0)
 
 
-def test_tracker_kwargs_sets_only_existing_fields():
-    cls, kwargs, used = tracker_kwargs("kalman", "cuda", partial=(speed.PARTIAL_FIELDS, False))
-    assert cls.__name__ == "KalmanEstimator" and kwargs == {} and used == {}
+def test_tracker_config_sets_only_existing_fields():
+    from trackers.kalman import KalmanConfig
+
+    config, chosen = tracker_config("kalman", device="cuda", partial=False, profile=True)
+    assert config == KalmanConfig() and chosen == {}
+    base = KalmanConfig(std_aspect=0.5)  # a given config keeps its own values
+    assert tracker_config("kalman", base, device="cuda") == (base, {})
+
+
+def test_report_tables():
+    assert report.cell(None, ".1f") == report.cell(math.nan, ".1f") == report.MISSING
+    assert report.cell(0.25, ".3f") == "0.250"
+    table = report.markdown_table(["a", "b"], [["1", "2"]], "Title")
+    assert table == "Title\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+    assert report.markdown_header("Lead.", None) == "Lead."
+    assert report.markdown_header("Lead.", "mot-bench x") == "Lead.\n\nCommand: `mot-bench x`"
 
 
 def _siammt_importable() -> bool:
     try:
         import trackers
 
-        trackers.estimator_class("siammt")
+        trackers.create("siammt")
     except Exception:
         return False
     return True
@@ -221,8 +243,9 @@ def _siammt_importable() -> bool:
 
 @pytest.mark.skipif(not _siammt_importable(), reason="siammt estimator not importable")
 def test_speed_siammt_smoke(tmp_path, capsys):
-    _, kwargs, used = tracker_kwargs("siammt", "cpu", partial=(speed.PARTIAL_FIELDS, False))
-    assert kwargs.get("device") == "cpu" and used.get("partial") in speed.PARTIAL_FIELDS
+    config, chosen = tracker_config("siammt", device="cpu", partial=False, profile=True)
+    assert chosen == {"device": "cpu", "partial": False, "profile": True}
+    assert (config.device, config.partial, config.profile) == ("cpu", False, True)
     out = tmp_path / "out"
     code, _, err = bench(
         capsys, "speed", "--resolution", "vga", "--objects", "1", "3", "--methods", "siammt",
@@ -231,14 +254,17 @@ def test_speed_siammt_smoke(tmp_path, capsys):
     assert code == 0, err
     report = load(out / speed.SPEED_FILE)
     assert report["settings"]["partial"] is False
+    fields_set = report["settings"]["config_fields_set"]["siammt"]
+    assert fields_set == {"partial": "partial", "profile": "profile"}
     # One resize factor for every N: what the automatic policy picks for all 3 targets.
     scale = report["settings"]["frame_scale"]["siammt"]["vga"]
-    from trackers.siammt import SiamMTEstimator
-
-    est = SiamMTEstimator()
+    subject = speed.build_estimator("siammt", speed.SpeedConfig())
     frame = speed.load_frames(SAMPLE, 640, 480, 1)[0]
-    assert speed.automatic_frame_scale(est, frame, speed.synthetic_boxes(3, 640, 480)) == scale
-    assert speed.with_frame_scale(est, scale).config.frame_scale == scale
+    boxes = speed.synthetic_boxes(3, 640, 480)
+    assert speed.automatic_frame_scale(subject, frame, boxes) == scale
+    fixed = subject.with_frame_scale(scale)
+    fixed.add(frame, boxes[:1], np.asarray([1], np.int64))  # one box: the factor stays
+    assert fixed.frame_scale == scale
     for r in report["rows"]:
         assert r["fps"] > 0
         if r["ms_per_stage"] is not None:  # stage names mapped onto the paper's
@@ -259,7 +285,7 @@ def test_accuracy_tiny_and_cache(tmp_path, capsys, monkeypatch):
     seq = small_sequence(tmp_path, 10)
     cache, out = tmp_path / "cache", tmp_path / "out"
     calls = []
-    real_build = runner.build_detector
+    real_build = runner.make_detector
 
     def counting_build(config, source=None, alias=None):
         detector = real_build(config, source, alias)
@@ -271,7 +297,7 @@ def test_accuracy_tiny_and_cache(tmp_path, capsys, monkeypatch):
 
         return detect
 
-    monkeypatch.setattr(runner, "build_detector", counting_build)
+    monkeypatch.setattr(runner, "make_detector", counting_build)
     args = ["accuracy", seq, "--methods", "kalman", "hold", "--detect-every", "1", "5",
             "--detector", "public", "--cache", cache, "--threads", "1", "-o", out]  # fmt: skip
     code, _, err = bench(capsys, *args)
@@ -299,7 +325,7 @@ def test_accuracy_tiny_and_cache(tmp_path, capsys, monkeypatch):
     def no_detector(*_a, **_k):
         raise AssertionError("detector built although everything is cached")
 
-    monkeypatch.setattr(runner, "build_detector", no_detector)
+    monkeypatch.setattr(runner, "make_detector", no_detector)
     calls.clear()
     code, _, err = bench(capsys, *args)
     assert code == 0, err
@@ -430,10 +456,11 @@ def test_mvot_segments_targets_and_gaps():
 
 class OracleEstimator:
     """Reports the gt box of the frame (its index is the pixel value) and costs `cost` fake
-    seconds per propagate: a perfect but slow tracker."""
+    seconds per propagate: a perfect but slow tracker. Records (call, frame, frame_index)."""
 
     def __init__(self, boxes: dict[int, list[float]], clock: FakeClock, cost: float) -> None:
         self.boxes, self.clock, self.cost = boxes, clock, cost
+        self.calls: list[tuple[str, int, int | None]] = []
         self.reset()
 
     @property
@@ -443,13 +470,15 @@ class OracleEstimator:
     def reset(self):
         self._ids = np.zeros(0, np.int64)
 
-    def add(self, frame, boxes, ids):
+    def add(self, frame, boxes, ids, frame_index=None):
+        self.calls.append(("add", int(frame[0, 0, 0]), frame_index))
         self._ids = np.union1d(self._ids, np.asarray(ids, np.int64))
 
     def remove(self, ids):
         self._ids = np.setdiff1d(self._ids, np.asarray(ids, np.int64))
 
-    def propagate(self, frame):
+    def propagate(self, frame, frame_index=None):
+        self.calls.append(("propagate", int(frame[0, 0, 0]), frame_index))
         self.clock.now += self.cost
         t = int(frame[0, 0, 0])
         return np.asarray([self.boxes[t]] * len(self._ids), np.float32), np.ones(len(self._ids))
@@ -471,11 +500,23 @@ def test_mvot_realtime_hand_computed():
     assert m["skipped_frames"] == 3 and m["processed_frames"] == 9
     assert m["scored_pairs"] == 5 and m["accuracy"] == pytest.approx((3 + 2 / 3) / 5)
     assert m["robustness"] == pytest.approx(math.exp(-30 / 12))
+    assert all(t == index for _, t, index in oracle.calls)  # each call names its frame
     # Offline, the same tracker never skips nor fails.
     clock.now = 0.0
     tally = mvot.simulate(oracle, blank_frames(12), segments, mvot.MvotParams(burn_in=0),
                           clock=clock)  # fmt: skip
     assert tally.failures == 0 and tally.metrics()["accuracy"] == pytest.approx(1.0)
+
+
+def test_mvot_same_frame_index_for_propagate_and_add():
+    """A frame where one object is tracked and another starts: propagate and add get the
+    frame's index, so an estimator may reuse that frame's features (one pass per frame)."""
+    track = moving_box(6)
+    segments = mvot.target_segments(gt_rows({1: track, 2: {f: track[f] for f in range(3, 6)}}))
+    oracle = OracleEstimator(track, FakeClock(), cost=0.0)
+    mvot.simulate(oracle, blank_frames(6), segments, mvot.MvotParams(burn_in=0))
+    assert [c for c in oracle.calls if c[1] == 3] == [("propagate", 3, 3), ("add", 3, 3)]
+    assert all(t == index for _, t, index in oracle.calls)
 
 
 def test_mvot_tiny(tmp_path, capsys):

@@ -1,55 +1,22 @@
 """`mot-bench`: speed (`speed`), accuracy against detection interval (`accuracy`), the
 paper's tracking-quality protocol (`mvot`) and derived test sequences (`variants`). Each
-sub-module has an API the CLI calls.
+benchmark is a sweep -> measure -> report, with an API the CLI calls; all of them write their
+results through `report.write`.
 
-Only light helpers live here (no torch at import): a description of the machine, so that no
-number is written without the hardware it was measured on, an atomic JSON writer, and the
-sequences with ground truth under some paths.
+Only light helpers live here (no torch at import), shared by the benchmarks: the sequences
+with ground truth under some paths, the check of method names, and a tracker's config with
+the bench's settings. A setting is applied by its exact field name, and only to trackers whose
+config dataclass has that field: `device` (siammt, siamfc, siamfc-mi), `profile` (siammt:
+per-stage times), `frame_scale` (siammt: fixed resize factor), `partial` (siammt: partial
+feature extraction).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import platform
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-CPUINFO = Path("/proc/cpuinfo")
-
-
-def cpu_name() -> str:
-    """The CPU model as the OS names it ("AMD EPYC ..."), or the platform's best guess."""
-    try:
-        for line in CPUINFO.read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def machine_info(device: str = "cpu") -> dict[str, Any]:
-    """Where a benchmark ran: results depend on it, so every output file carries it."""
-    import torch
-
-    from mot_pipeline.threads import available_cpus
-
-    info: dict[str, Any] = {
-        "cpu": cpu_name(),
-        "cpus_available": available_cpus(),
-        "threads": torch.get_num_threads(),
-        "device": device,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "hostname": platform.node(),
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-    }
-    if device.startswith("cuda") and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
-    return info
 
 
 def annotated_sources(
@@ -67,15 +34,6 @@ def annotated_sources(
     return sources
 
 
-def write_json(path: str | Path, data: Any) -> Path:
-    """Write `data` as indented JSON, atomically (benchmark outputs are derived: replaced)."""
-    from mot_pipeline.evaluation import jsonable
-    from mot_pipeline.fileio import atomic_write_text
-
-    text = json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n"
-    return atomic_write_text(path, text, overwrite=True)
-
-
 def check_methods(methods: Any) -> None:
     """InputError naming the unknown ones among `methods` (motion estimator names)."""
     from mot_pipeline.errors import InputError
@@ -86,30 +44,28 @@ def check_methods(methods: Any) -> None:
         raise InputError(f"unknown method(s) {unknown}; choose from {', '.join(sorted(REGISTRY))}")
 
 
-def tracker_kwargs(
-    name: str, device: str | None = None, **wanted: Any
-) -> tuple[type, dict[str, Any], dict[str, str]]:
-    """The estimator class `name` and the config fields to set: `device` where its Config has
-    one, and each `wanted` field only where it exists (returned under its actual name).
+def config_fields(config: Any) -> set[str]:
+    """The field names of a tracker config (dataclass or instance)."""
+    return {f.name for f in dataclasses.fields(config)}
 
-    `wanted` maps a purpose to (candidate field names, value), e.g.
-    `partial=(("partial_extraction", "partial"), False)`; the third return value maps each
-    purpose to the field that was found, so outputs can say what was set.
-    """
-    import dataclasses
 
-    from trackers import estimator_class
+def tracker_config(
+    name: str, base: Any = None, device: str | None = None, **values: Any
+) -> tuple[Any, dict[str, Any]]:
+    """Tracker `name`'s config (`base`, default: its defaults) with `device` (when given) and
+    each of `values` set where the config has a field of that exact name; returns the config
+    and the fields set. Build the tracker with `trackers.create(name, config)`."""
+    import trackers
 
-    cls = estimator_class(name)
-    fields = {f.name for f in dataclasses.fields(cls.Config)} if hasattr(cls, "Config") else set()
-    kwargs: dict[str, Any] = {}
-    used: dict[str, str] = {}
-    if device is not None and "device" in fields:
-        kwargs["device"] = device
-    for purpose, (candidates, value) in wanted.items():
-        for field in candidates:
-            if field in fields:
-                kwargs[field] = value
-                used[purpose] = field
-                break
-    return cls, kwargs, used
+    config = base if base is not None else trackers.config_class(name)()
+    wanted = {"device": device, **values} if device is not None else values
+    fields = config_fields(config)
+    chosen = {k: v for k, v in wanted.items() if k in fields}
+    return dataclasses.replace(config, **chosen), chosen
+
+
+def progress_bar(total: int, progress: bool) -> Any:
+    """A tqdm bar over `total` frames, shown only with `progress` and cleared when done."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", disable=not progress, leave=False)

@@ -15,6 +15,10 @@ with decode_s the time to read and decode the frames in this run, detect_s the c
 per-frame detector time on detector frames plus the lookup and clipping, and track_s the rest
 of `Pipeline.step` (propagation, association, lifecycle). `fps` leaves out decoding, as
 `mot-run`'s `fps` does. Writing result files is not counted.
+
+The sweep: detections first (cached, or detected once), then every method x interval over all
+sequences (`_Sweep.point`), then one report (`report.write`: accuracy.json, accuracy.md, the
+accuracy-against-fps plot).
 """
 
 from __future__ import annotations
@@ -22,13 +26,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mot_pipeline.bench.report import MISSING, markdown_header, markdown_table
 from mot_pipeline.config import RunConfig
 from mot_pipeline.errors import InputError
+from mot_pipeline.pipeline import rate
 
 DEFAULT_METHODS = ("kalman", "hold", "siammt")
 DEFAULT_DETECT_EVERY = (1, 2, 3, 5, 10, 15)
@@ -71,16 +77,15 @@ class _Unit:
 
 def run_config_for(base: RunConfig, method: str, k: int, device: str | None = None) -> RunConfig:
     """`base` with tracker `method` and detection interval `k`, as `mot-run --tracker method
-    -k k` would build it from the same preset."""
-    from mot_pipeline.bench import tracker_kwargs
+    -k k` would build it from the same preset; `device` set where the tracker has the field."""
+    from mot_pipeline.bench import config_fields
+    from trackers import config_class
 
     options = dict(base.tracker_options) if method == base.tracker else {}
-    _, extra, _ = tracker_kwargs(method, device)
-    options.update(extra)
+    if device is not None and "device" in config_fields(config_class(method)):
+        options["device"] = device
     pipeline = dataclasses.replace(base.pipeline, detect_every=k)
-    return dataclasses.replace(
-        base, tracker=method, detect_every=k, pipeline=pipeline, tracker_options=options
-    )
+    return dataclasses.replace(base, tracker=method, pipeline=pipeline, tracker_options=options)
 
 
 def _units(paths: Sequence[str | Path], config: RunConfig) -> list[_Unit]:
@@ -99,8 +104,44 @@ def _units(paths: Sequence[str | Path], config: RunConfig) -> list[_Unit]:
     return units
 
 
-def _rate(frames: int, seconds: float) -> float:
-    return frames / seconds if seconds > 0 else math.nan
+def _cached_detections(
+    units: Sequence[_Unit],
+    base: RunConfig,
+    ks: Sequence[int],
+    cache: Any,
+    threads: int,
+    cpu: str,
+    progress: bool,
+) -> dict[str, Any]:
+    """Each unit's detections on every frame some k runs the detector on: from `cache`,
+    detecting (with the benchmark's `threads`) only what it lacks."""
+    from mot_pipeline import runner
+    from mot_pipeline.bench import detcache
+    from mot_pipeline.threads import set_threads
+
+    shared: list[Any] = []  # an image detector is built once, on first need
+
+    def detector_for(unit: _Unit) -> Callable[[], Any]:
+        def build() -> Any:
+            if base.detector == "public":
+                return runner.make_detector(base, unit.source, unit.alias)
+            if not shared:
+                shared.append(runner.make_detector(base))
+                set_threads(threads)  # loading a model may reset the thread count
+            return shared[0]
+
+        return build
+
+    detections = {}
+    for unit in units:
+        detector = detcache.detector_description(base, unit.source, unit.alias)
+        key = detcache.cache_key(detector, detcache.source_description(unit.source, unit.alias))
+        needed = {f for k in ks for f in range(0, unit.source.length, k)}
+        meta = {"detector": detector, "threads": threads, "cpu": cpu}
+        detections[unit.name] = cache.get(
+            key, unit.source, needed, detector_for(unit), meta, progress
+        )
+    return detections
 
 
 def _track_unit(unit: _Unit, detections: Any, tracker: Any, run_config: RunConfig):
@@ -109,9 +150,7 @@ def _track_unit(unit: _Unit, detections: Any, tracker: Any, run_config: RunConfi
     from mot_pipeline.pipeline import Pipeline
 
     detector = PublicDetections(detections.by_frame, min_score=-math.inf)
-    pipeline = Pipeline(
-        detector, tracker, config=run_config.pipeline, frame_rate=unit.source.frame_rate
-    )
+    pipeline = Pipeline(detector, tracker, run_config.pipeline, frame_rate=unit.source.frame_rate)
     results, decode_s = [], 0.0
     frames = unit.source.frames()
     while True:
@@ -136,34 +175,98 @@ def _track_unit(unit: _Unit, detections: Any, tracker: Any, run_config: RunConfi
 def _timing_fields(t: dict[str, float]) -> dict[str, float]:
     return {
         **t,
-        "fps": _rate(t["frames"], t["detect_s"] + t["track_s"]),
-        "fps_e2e": _rate(t["frames"], t["decode_s"] + t["detect_s"] + t["track_s"]),
+        "fps": rate(t["frames"], t["detect_s"] + t["track_s"]),
+        "fps_e2e": rate(t["frames"], t["decode_s"] + t["detect_s"] + t["track_s"]),
     }
 
 
-def _sum_timing(timings: Sequence[dict[str, float]]) -> dict[str, float]:
+def _metrics(scores: dict[str, Any]) -> dict[str, Any]:
+    return {x: scores[x] for x in ROW_METRICS}
+
+
+def _sum_timing(timings: Iterable[dict[str, float]]) -> dict[str, float]:
     keys = ("frames", "detector_frames", "decode_s", "detect_s", "track_s")
+    timings = list(timings)
     return {k: sum(t[k] for t in timings) for k in keys}
+
+
+@dataclass
+class _Sweep:
+    """What every (method, k) point shares: the sequences, their ground truth and cached
+    detections, one tracker per method, and where result files go."""
+
+    config: AccuracyConfig
+    units: list[_Unit]
+    gts: dict[str, Any]
+    detections: dict[str, Any]
+    trackers: dict[str, Any]
+    output: Path
+
+    def run(self, methods: Sequence[str], ks: Sequence[int], progress: bool) -> tuple[list, list]:
+        """Every (method, k) point: the overall rows and the per-sequence rows."""
+        from mot_pipeline.bench import progress_bar
+
+        rows, sequence_rows = [], []
+        total = len(methods) * len(ks) * sum(u.source.length for u in self.units)
+        with progress_bar(total, progress) as bar:
+            for method in methods:
+                for k in ks:
+                    row, per_sequence = self.point(method, k, bar)
+                    rows.append(row)
+                    sequence_rows += per_sequence
+        return rows, sequence_rows
+
+    def point(self, method: str, k: int, bar: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Track every sequence with `method` every `k` frames, as mot-run would, and score
+        them together: the overall row and one row per sequence."""
+        from mot_pipeline import evaluation
+
+        run_config = run_config_for(self.config.run, method, k, self.config.device)
+        pairs, timings = [], {}
+        for unit in self.units:
+            bar.set_description(f"{method} k={k} {unit.name}")
+            tracker, detections = self.trackers[method], self.detections[unit.name]
+            results, timings[unit.name] = _track_unit(unit, detections, tracker, run_config)
+            bar.update(timings[unit.name]["frames"])
+            pairs.append(self._written_and_read(method, k, unit, results, timings[unit.name]))
+        metrics = evaluation.evaluate(pairs)
+        key = {"method": method, "detect_every": k}
+        sequence_rows = [
+            {**key, "sequence": name, **_metrics(m), **_timing_fields(timings[name])}
+            for name, m in metrics["sequences"].items()
+        ]
+        overall = _metrics(metrics["overall"])
+        return {**key, **overall, **_timing_fields(_sum_timing(timings.values()))}, sequence_rows
+
+    def _written_and_read(
+        self, method: str, k: int, unit: _Unit, results: list, timing: dict[str, float]
+    ) -> tuple:
+        """Write the result file as mot-run does and read it back: what gets scored."""
+        from mot_pipeline import motchallenge
+
+        path = self.output / RESULTS_DIR / f"{method}-k{k}" / f"{unit.name}.txt"
+        motchallenge.write_results(path, results, overwrite=True)
+        info = motchallenge.SequenceInfo(unit.name, 1.0, timing["frames"], 0, 0)
+        rows = motchallenge.read_mot_file(path, "result")
+        return unit.name, self.gts[unit.name], rows, info
 
 
 def format_markdown(rows: Sequence[dict[str, Any]], header: str = "") -> str:
     """A markdown table, one row per (method, k); scores in percent."""
     cols = ["method", "k", *TABLE_METRICS, "fps", "fps e2e"]
-    lines = [header, ""] if header else []
-    lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        cells = [r["method"], str(r["detect_every"])]
-        for m in TABLE_METRICS:
-            v = r.get(m)
-            if v is None or (isinstance(v, float) and not math.isfinite(v)):
-                cells.append("-")
-            elif m == "IDSW":
-                cells.append(str(int(v)))
-            else:
-                cells.append(f"{100 * v:.1f}")
-        cells += [f"{r['fps']:.1f}", f"{r['fps_e2e']:.1f}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return markdown_table(cols, map(_cells, rows), header)
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    scores = [_metric_cell(m, row.get(m)) for m in TABLE_METRICS]
+    fps = [f"{row['fps']:.1f}", f"{row['fps_e2e']:.1f}"]
+    return [row["method"], str(row["detect_every"]), *scores, *fps]
+
+
+def _metric_cell(metric: str, value: Any) -> str:
+    if value is None or not math.isfinite(value):
+        return MISSING
+    return str(int(value)) if metric == "IDSW" else f"{100 * value:.1f}"
 
 
 def run(
@@ -178,126 +281,72 @@ def run(
 ) -> dict[str, Any]:
     """Sweep methods x detect-every over `paths`; write accuracy.json, accuracy.md, the plot
     and the result files (`output/results/<method>-k<k>/<sequence>.txt`); return the report."""
-    from tqdm import tqdm
-
-    from mot_pipeline import evaluation, motchallenge
-    from mot_pipeline.bench import check_methods, detcache, machine_info, write_json
-    from mot_pipeline.runner import build_detector, build_tracker
+    import trackers
+    from mot_pipeline import motchallenge
+    from mot_pipeline.bench import check_methods, detcache
+    from mot_pipeline.bench.report import machine_info, new_report
+    from mot_pipeline.config import tracker_config
     from mot_pipeline.threads import set_threads
 
-    output = Path(output)
     base = config.run
     check_methods(config.methods)
     units = _units(paths, base)
     # Ground truth first: a malformed file should fail before any detection.
     gts = {u.name: motchallenge.read_mot_file(u.source.gt_path, "gt") for u in units}
-    ks = sorted(set(config.detect_every))
-    methods = list(dict.fromkeys(config.methods))
-    # Trackers first (model loading may reset the thread count), then the detector, then
-    # the thread count: the cached detection times are measured with the benchmark's threads.
-    trackers = {m: build_tracker(run_config_for(base, m, ks[0], config.device)) for m in methods}
+    ks, methods = sorted(set(config.detect_every)), list(dict.fromkeys(config.methods))
+    # Trackers first (model loading may reset the thread count), then the thread count, then
+    # the detector: the cached detection times are measured with the benchmark's threads.
+    built = {
+        m: trackers.create(m, tracker_config(run_config_for(base, m, ks[0], config.device)))
+        for m in methods
+    }
     threads = set_threads(config.threads)
-    shared_detector: list[Any] = []
-
-    def make_detector(unit: _Unit) -> Callable[[], Any]:
-        def build() -> Any:
-            if base.detector == "public":
-                return build_detector(base, unit.source, unit.alias)
-            if not shared_detector:
-                shared_detector.append(build_detector(base))
-                set_threads(threads)
-            return shared_detector[0]
-
-        return build
-
-    cache = detcache.DetectionCache(config.cache_dir)
     info = machine_info(config.device or base.yolo.device)
-    detections = {}
-    for unit in units:
-        desc_det = detcache.detector_description(base, unit.source, unit.alias)
-        key = detcache.cache_key(desc_det, detcache.source_description(unit.source, unit.alias))
-        needed = {f for k in ks for f in range(0, unit.source.length, k)}
-        meta = {"detector": desc_det, "threads": threads, "cpu": info["cpu"]}
-        detections[unit.name] = cache.get(
-            key, unit.source, needed, make_detector(unit), meta, progress
-        )
+    cache = detcache.DetectionCache(config.cache_dir)
+    detections = _cached_detections(units, base, ks, cache, threads, info["cpu"], progress)
     log(
         f"detections: {cache.hits} frames from the cache, {cache.misses} detected "
         f"(cache {cache.root})"
     )
-
-    rows: list[dict[str, Any]] = []
-    sequence_rows: list[dict[str, Any]] = []
-    total = len(methods) * len(ks) * sum(u.source.length for u in units)
-    with tqdm(total=total, unit="frame", disable=not progress, leave=False) as bar:
-        for method in methods:
-            for k in ks:
-                cfg = run_config_for(base, method, k, config.device)
-                pairs, timings = [], {}
-                for unit in units:
-                    bar.set_description(f"{method} k={k} {unit.name}")
-                    results, timing = _track_unit(
-                        unit, detections[unit.name], trackers[method], cfg
-                    )
-                    bar.update(timing["frames"])
-                    path = output / RESULTS_DIR / f"{method}-k{k}" / f"{unit.name}.txt"
-                    motchallenge.write_results(path, results, overwrite=True)
-                    seq_info = motchallenge.SequenceInfo(unit.name, 1.0, timing["frames"], 0, 0)
-                    result_rows = motchallenge.read_mot_file(path, "result")
-                    pairs.append((unit.name, gts[unit.name], result_rows, seq_info))
-                    timings[unit.name] = timing
-                metrics = evaluation.evaluate(pairs)
-                for name, m in metrics["sequences"].items():
-                    sequence_rows.append(
-                        {
-                            "method": method,
-                            "detect_every": k,
-                            "sequence": name,
-                            **{x: m[x] for x in ROW_METRICS},
-                            **_timing_fields(timings[name]),
-                        }
-                    )
-                overall = metrics["overall"]
-                rows.append(
-                    {
-                        "method": method,
-                        "detect_every": k,
-                        **{x: overall[x] for x in ROW_METRICS},
-                        **_timing_fields(_sum_timing(list(timings.values()))),
-                    }
-                )
-    report = {
-        "benchmark": "accuracy",
-        "command": command,
-        "machine": info,
-        "settings": {
-            "sequences": [u.name for u in units],
-            "paths": [str(p) for p in paths],
-            "methods": methods,
-            "detect_every": ks,
-            "detector": base.detector,
-            "yolo": dataclasses.asdict(base.yolo) if base.detector != "public" else None,
-            "threads": threads,
-            "cache": str(cache.root),
-            "cache_frames_hit": cache.hits,
-            "cache_frames_detected": cache.misses,
-            "fps_e2e": "frames / (decode_s + detect_s + track_s); detect_s from the cache",
-        },
-        "rows": rows,
-        "sequence_rows": sequence_rows,
-    }
-    write_json(output / ACCURACY_JSON, report)
-    header = (
-        f"Sequences: {', '.join(u.name for u in units)}; detector {base.detector}; "
-        f"{info['cpu']}, {threads} threads." + (f"\n\nCommand: `{command}`" if command else "")
-    )
-    from mot_pipeline.fileio import atomic_write_text
-
-    atomic_write_text(output / ACCURACY_MD, format_markdown(rows, header), overwrite=True)
-    if plots:
-        from mot_pipeline.bench import plots as plot
-
-        plot.accuracy_tradeoff(rows, output / ACCURACY_PLOT)
-    log(format_markdown(rows).rstrip())
-    log(f"written: {output / ACCURACY_JSON}, {output / ACCURACY_MD}")
+    sweep = _Sweep(config, units, gts, detections, built, Path(output))
+    rows, sequence_rows = sweep.run(methods, ks, progress)
+    settings = _settings(config, units, paths, threads, cache)
+    report = new_report("accuracy", command, info, settings, rows=rows, sequence_rows=sequence_rows)
+    _write(report, output, log=log, plots=plots)
     return report
+
+
+def _settings(
+    config: AccuracyConfig, units: Sequence[_Unit], paths: Sequence, threads: int, cache: Any
+) -> dict[str, Any]:
+    base = config.run
+    return {
+        "sequences": [u.name for u in units],
+        "paths": [str(p) for p in paths],
+        "methods": list(dict.fromkeys(config.methods)),
+        "detect_every": sorted(set(config.detect_every)),
+        "detector": base.detector,
+        "yolo": dataclasses.asdict(base.yolo) if base.detector != "public" else None,
+        "threads": threads,
+        "cache": str(cache.root),
+        "cache_frames_hit": cache.hits,
+        "cache_frames_detected": cache.misses,
+        "fps_e2e": "frames / (decode_s + detect_s + track_s); detect_s from the cache",
+    }
+
+
+def _write(
+    report: dict[str, Any], output: str | Path, *, log: Callable[[str], None], plots: bool
+) -> None:
+    from mot_pipeline.bench import plots as plot
+    from mot_pipeline.bench.report import write
+
+    rows, settings = report["rows"], report["settings"]
+    header = markdown_header(
+        f"Sequences: {', '.join(settings['sequences'])}; detector {settings['detector']}; "
+        f"{report['machine']['cpu']}, {settings['threads']} threads.",
+        report["command"],
+    )
+    log(format_markdown(rows).rstrip())
+    figures = {ACCURACY_PLOT: lambda: plot.accuracy_tradeoff(rows)} if plots else {}
+    write(output, report, markdown=format_markdown(rows, header), figures=figures, log=log)

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from mot_pipeline.bench.report import cell, markdown_header, markdown_table
 from mot_pipeline.boxes import as_boxes, iou_matrix
 from mot_pipeline.errors import InputError
 
@@ -213,12 +214,13 @@ def simulate(
 
 
 def _process(estimator: Any, frame: np.ndarray, t: int, states: list[_State], to_remove: list[int]):
-    """One processed frame: drop failed/finished objects, propagate, (re-)initialise."""
+    """One processed frame: drop failed/finished objects, propagate, (re-)initialise (with the
+    same frame index, so an estimator may reuse the frame's features)."""
     if to_remove:
         estimator.remove(np.asarray(to_remove, np.int64))
         to_remove.clear()
     if len(estimator.ids):
-        boxes, _ = estimator.propagate(frame)
+        boxes, _ = estimator.propagate(frame, t)
         by_id = dict(zip(estimator.ids.tolist(), np.asarray(boxes), strict=True))
         for st in states:
             if st.status == "tracking":
@@ -234,7 +236,7 @@ def _process(estimator: Any, frame: np.ndarray, t: int, states: list[_State], to
     ]
     if new:
         boxes = np.stack([st.gt[t] for st in new])
-        estimator.add(frame, boxes, np.asarray([st.segment.id for st in new], np.int64))
+        estimator.add(frame, boxes, np.asarray([st.segment.id for st in new], np.int64), t)
         for st in new:
             st.status, st.box, st.init_frame = "tracking", st.gt[t].copy(), t
 
@@ -265,6 +267,7 @@ def _mode_name(fps: float | None) -> str:
 
 
 def format_markdown(rows: Sequence[dict[str, Any]], header: str = "") -> str:
+    """A markdown table, one row per (method, mode)."""
     cols = [
         "method",
         "mode",
@@ -275,40 +278,85 @@ def format_markdown(rows: Sequence[dict[str, Any]], header: str = "") -> str:
         "ms/frame",
         "skipped %",
     ]
-    lines = [header, ""] if header else []
-    lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        acc, rob, ms = r["accuracy"], r["robustness"], r["ms_per_processed_frame"]
-        skipped = 100.0 * r["skipped_frames"] / r["frames"] if r["frames"] else 0.0
-        cells = [
-            r["method"],
-            r["mode"],
-            "-" if acc is None else f"{acc:.3f}",
-            "-" if rob is None else f"{rob:.3f}",
-            str(r["failures"]),
-            str(r["pairs"]),
-            "-" if ms is None else f"{ms:.1f}",
-            f"{skipped:.0f}",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return markdown_table(cols, map(_cells, rows), header)
 
 
-def _build(method: str, config: MvotConfig) -> Any:
-    from mot_pipeline.bench import tracker_kwargs
-
-    cls, kwargs, _ = tracker_kwargs(method, config.device)
-    return cls(cls.Config(**kwargs)) if kwargs else cls()
+def _cells(row: dict[str, Any]) -> list[str]:
+    skipped = 100.0 * row["skipped_frames"] / row["frames"] if row["frames"] else 0.0
+    return [
+        row["method"],
+        row["mode"],
+        cell(row["accuracy"], ".3f"),
+        cell(row["robustness"], ".3f"),
+        str(row["failures"]),
+        str(row["pairs"]),
+        cell(row["ms_per_processed_frame"], ".1f"),
+        f"{skipped:.0f}",
+    ]
 
 
 def _warm_up(estimator: Any, frame: np.ndarray) -> None:
-    """One add + propagate so lazy set-up (allocations, kernels) is not timed."""
+    """One add + propagate so lazy set-up (allocations, kernels) is not timed; without frame
+    indices, so nothing is reused and every stage runs."""
     h, w = frame.shape[:2]
     box = np.asarray([[w * 0.4, h * 0.3, w * 0.5, h * 0.6]], np.float32)
     estimator.reset()
     estimator.add(frame, box, np.asarray([1], np.int64))
     estimator.propagate(frame)
     estimator.reset()
+
+
+def _modes(config: MvotConfig) -> list[float | None]:
+    """The real-time frame rates to run at, None (offline) first."""
+    return ([None] if config.offline else []) + [float(f) for f in config.realtime_fps]
+
+
+@dataclass
+class _Sweep:
+    """What every (method, mode) point shares: sequences, their segments, the estimators."""
+
+    config: MvotConfig
+    sources: list[Any]
+    segments: dict[str, list[Segment]]
+    estimators: dict[str, Any]
+
+    def run(self, progress: bool, log: Callable[[str], None]) -> tuple[list, list]:
+        """Every (method, mode) point: the pooled rows and the per-sequence rows."""
+        from mot_pipeline.bench import progress_bar
+
+        rows, sequence_rows = [], []
+        modes = _modes(self.config)
+        total = len(self.estimators) * len(modes) * sum(s.length for s in self.sources)
+        with progress_bar(total, progress) as bar:
+            for method in self.estimators:
+                for fps in modes:
+                    row, per_sequence = self.point(method, fps, bar)
+                    rows.append(row)
+                    sequence_rows += per_sequence
+                    log(_summary_line(row))
+        return rows, sequence_rows
+
+    def point(self, method: str, fps: float | None, bar: Any) -> tuple[dict, list[dict]]:
+        """`method` at `fps` (None: offline) over every sequence, pooled and per sequence."""
+        key = {"method": method, "mode": _mode_name(fps), "realtime_fps": fps}
+        sensitivity = self.config.params.sensitivity
+        overall, sequence_rows = Tally(), []
+        for s in self.sources:
+            bar.set_description(f"{method} {key['mode']} {s.name}")
+            estimator, segments = self.estimators[method], self.segments[s.name]
+            tally = simulate(
+                estimator, s.frames(), segments, self.config.params, fps, on_frame=bar.update
+            )
+            overall += tally
+            sequence_rows.append({**key, "sequence": s.name, **tally.metrics(sensitivity)})
+        return {**key, **overall.metrics(sensitivity)}, sequence_rows
+
+
+def _summary_line(row: dict[str, Any]) -> str:
+    return (
+        f"  {row['method']:>10} {row['mode']:>8}: accuracy {cell(row['accuracy'], '.3f')}, "
+        f"robustness {cell(row['robustness'], '.3f')} ({row['failures']} failures)"
+    )
 
 
 def run(
@@ -321,100 +369,65 @@ def run(
     command: str | None = None,
 ) -> dict[str, Any]:
     """Run every method in every mode over the sequences; write mvot.json and mvot.md."""
-    from tqdm import tqdm
-
-    from mot_pipeline import fileio, motchallenge
-    from mot_pipeline.bench import annotated_sources, check_methods, machine_info, write_json
+    import trackers
+    from mot_pipeline import motchallenge
+    from mot_pipeline.bench import annotated_sources, check_methods, tracker_config
+    from mot_pipeline.bench.report import machine_info, new_report
     from mot_pipeline.threads import set_threads
 
-    output = Path(output)
     check_methods(config.methods)
     sources = annotated_sources(paths, "start and score objects")
     segments = {
         s.name: target_segments(motchallenge.read_mot_file(s.gt_path, "gt"), config.params.max_gap)
         for s in sources
     }
-    methods = list(dict.fromkeys(config.methods))
-    estimators = {m: _build(m, config) for m in methods}
-    threads = set_threads(config.threads)
+    estimators = {
+        m: trackers.create(m, tracker_config(m, device=config.device)[0])
+        for m in dict.fromkeys(config.methods)
+    }
+    threads = set_threads(config.threads)  # after the models: loading may reset it
     info = machine_info(config.device or "cpu")
     log(
         f"mot-bench mvot: real-time results depend on this machine: {info['cpu']}, "
         f"{threads} threads, device {info['device']}"
     )
     first_frame = next(sources[0].frames())[1]
-    for est in estimators.values():
-        _warm_up(est, first_frame)
-    modes: list[float | None] = ([None] if config.offline else []) + [
-        float(f) for f in config.realtime_fps
-    ]
-    rows, sequence_rows = [], []
-    total = len(methods) * len(modes) * sum(s.length for s in sources)
-    with tqdm(total=total, unit="frame", disable=not progress, leave=False) as bar:
-        for method in methods:
-            for fps in modes:
-                mode = _mode_name(fps)
-                overall = Tally()
-                for s in sources:
-                    bar.set_description(f"{method} {mode} {s.name}")
-                    tally = simulate(
-                        estimators[method],
-                        s.frames(),
-                        segments[s.name],
-                        config.params,
-                        fps,
-                        on_frame=lambda: bar.update(),
-                    )
-                    overall += tally
-                    sequence_rows.append(
-                        {
-                            "method": method,
-                            "mode": mode,
-                            "realtime_fps": fps,
-                            "sequence": s.name,
-                            **tally.metrics(config.params.sensitivity),
-                        }
-                    )
-                row = {
-                    "method": method,
-                    "mode": mode,
-                    "realtime_fps": fps,
-                    **overall.metrics(config.params.sensitivity),
-                }
-                rows.append(row)
-                acc, rob = row["accuracy"], row["robustness"]
-                log(
-                    f"  {method:>10} {mode:>8}: accuracy "
-                    f"{'-' if acc is None else f'{acc:.3f}'}, robustness "
-                    f"{'-' if rob is None else f'{rob:.3f}'} ({row['failures']} failures)"
-                )
-    p = config.params
-    report = {
-        "benchmark": "mvot",
-        "command": command,
-        "machine": info,
-        "settings": {
-            "sequences": [s.name for s in sources],
-            "methods": methods,
-            "modes": [_mode_name(f) for f in modes],
-            "reinit_delay": p.reinit_delay,
-            "burn_in": p.burn_in,
-            "max_gap": p.max_gap,
-            "sensitivity": p.sensitivity,
-            "failure_iou": p.failure_iou,
-            "threads": threads,
-            "robustness": "exp(-sensitivity * failures / pairs)",
-            "accuracy": "sum of IoU / scored (object, frame) pairs",
-        },
-        "rows": rows,
-        "sequence_rows": sequence_rows,
-    }
-    write_json(output / MVOT_JSON, report)
-    header = (
-        f"Sequences: {', '.join(s.name for s in sources)}; {info['cpu']}, {threads} threads, "
-        f"device {info['device']}." + (f"\n\nCommand: `{command}`" if command else "")
-    )
-    fileio.atomic_write_text(output / MVOT_MD, format_markdown(rows, header), overwrite=True)
-    log(format_markdown(rows).rstrip())
-    log(f"written: {output / MVOT_JSON}, {output / MVOT_MD}")
+    for estimator in estimators.values():
+        _warm_up(estimator, first_frame)
+    rows, sequence_rows = _Sweep(config, sources, segments, estimators).run(progress, log)
+    settings = _settings(config, sources, list(estimators), threads)
+    report = new_report("mvot", command, info, settings, rows=rows, sequence_rows=sequence_rows)
+    _write(report, output, log)
     return report
+
+
+def _settings(
+    config: MvotConfig, sources: Sequence[Any], methods: list[str], threads: int
+) -> dict[str, Any]:
+    p = config.params
+    return {
+        "sequences": [s.name for s in sources],
+        "methods": methods,
+        "modes": [_mode_name(f) for f in _modes(config)],
+        "reinit_delay": p.reinit_delay,
+        "burn_in": p.burn_in,
+        "max_gap": p.max_gap,
+        "sensitivity": p.sensitivity,
+        "failure_iou": p.failure_iou,
+        "threads": threads,
+        "robustness": "exp(-sensitivity * failures / pairs)",
+        "accuracy": "sum of IoU / scored (object, frame) pairs",
+    }
+
+
+def _write(report: dict[str, Any], output: str | Path, log: Callable[[str], None]) -> None:
+    from mot_pipeline.bench.report import write
+
+    rows, settings, machine = report["rows"], report["settings"], report["machine"]
+    header = markdown_header(
+        f"Sequences: {', '.join(settings['sequences'])}; {machine['cpu']}, "
+        f"{settings['threads']} threads, device {machine['device']}.",
+        report["command"],
+    )
+    log(format_markdown(rows).rstrip())
+    write(output, report, markdown=format_markdown(rows, header), log=log)

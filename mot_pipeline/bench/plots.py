@@ -1,14 +1,12 @@
-"""PNG plots of the benchmarks (matplotlib, Agg, imported only when a plot is drawn).
+"""The benchmarks' figures (matplotlib, Agg, imported only when a figure is drawn).
 
-Figures are built without pyplot, so drawing changes no global matplotlib state, and written
-atomically (a reader never sees half a PNG).
+Figures are built without pyplot, so drawing changes no global matplotlib state; `report.write`
+saves them.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 Row = Mapping[str, Any]
@@ -27,16 +25,7 @@ def _figure(panels: int) -> tuple[Any, list[Any]]:
     return fig, axes
 
 
-def _save(fig: Any, path: Path) -> Path:
-    from mot_pipeline.fileio import atomic_write
-
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return atomic_write(path, lambda f: f.write(buffer.getvalue()), overwrite=True)
-
-
-def speed_fps(rows: Sequence[Row], path: str | Path) -> Path:
+def speed_fps(rows: Sequence[Row]) -> Any:
     """Paper Fig. 9: fps against the number of targets, log-log, one panel per resolution."""
     resolutions = list(dict.fromkeys(r["resolution"] for r in rows))
     fig, axes = _figure(len(resolutions))
@@ -66,7 +55,7 @@ def speed_fps(rows: Sequence[Row], path: str | Path) -> Path:
             fontsize=8,
             title_fontsize=7,
         )
-    return _save(fig, Path(path))
+    return fig
 
 
 def _size(rows: Sequence[Row], resolution: str) -> tuple[int, int]:
@@ -74,9 +63,9 @@ def _size(rows: Sequence[Row], resolution: str) -> tuple[int, int]:
     return int(r["width"]), int(r["height"])
 
 
-def speed_stages(rows: Sequence[Row], path: str | Path, method: str = "siammt") -> Path | None:
+def speed_stages(rows: Sequence[Row], method: str = "siammt") -> Any:
     """Paper Fig. 10: stacked ms per frame per stage for `method`, against N; None (nothing
-    written) when `method` reported no stage times."""
+    drawn) when `method` reported no stage times."""
     sub = [r for r in rows if r["method"] == method and r.get("ms_per_stage")]
     if not sub:
         return None
@@ -98,12 +87,12 @@ def speed_stages(rows: Sequence[Row], path: str | Path, method: str = "siammt") 
         ax.set_ylabel("ms per frame")
         ax.grid(True, axis="y", alpha=0.3)
         ax.legend(fontsize=8)
-    return _save(fig, Path(path))
+    return fig
 
 
 def accuracy_tradeoff(
-    rows: Sequence[Row], path: str | Path, metrics: Sequence[str] = ("MOTA", "IDF1", "HOTA")
-) -> Path:
+    rows: Sequence[Row], metrics: Sequence[str] = ("MOTA", "IDF1", "HOTA")
+) -> Any:
     """Accuracy against end-to-end fps, one line per method over its detect-every values
     (each point labelled k=K): the trade-off a user picks a setting from."""
     fig, axes = _figure(len(metrics))
@@ -139,4 +128,4 @@ def accuracy_tradeoff(
         ax.set_title(f"{metric} against speed")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    return _save(fig, Path(path))
+    return fig

@@ -20,16 +20,22 @@ per point, so each (method, resolution, N) point may spend at most `budget_s` se
 the budget (at least one timed frame is always measured) and is marked `capped`; larger N of
 that method at that resolution are then not run and are marked `skipped`.
 
-Per-stage times come from the estimator itself, by either convention:
-- `stage_times`: dict stage -> accumulated seconds, with `reset_stage_times()` (preferred);
-- `stage_ms`: dict stage -> milliseconds of the last `propagate` (read after each call), with
-  the config field `profile` turned on.
-Stage names are mapped onto `STAGES` (the paper's Fig. 10) through `STAGE_ALIASES`; the time
+Frame indices: the start is frame 0 and each propagate gets the next index, so an estimator
+that reuses a frame's features between calls with the same index (SiamMT) reuses nothing here:
+every timed frame pays its own feature extraction.
+
+Per-stage times come from the estimator's `stage_ms` (dict stage -> milliseconds of the last
+`propagate`, recorded when its config's `profile` is on), read after each timed frame. Stage
+names are mapped onto `STAGES` (the paper's Fig. 10) through `STAGE_ALIASES`; the time
 `propagate` spends outside the reported stages is listed as `OTHER_STAGE`.
+
+The sweep: per resolution and method, N = the object counts in order (`_measure_method`),
+then one report (`report.write`: speed.json and the two plots).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 import time
@@ -51,9 +57,6 @@ STAGES = ("features", "crop", "xcorr", "upsample_peak", "update")
 OTHER_STAGE = "other"  # propagate time outside the stages the estimator reports
 # Names an estimator may use for the same stages (SiamMT's `stage_ms` names).
 STAGE_ALIASES = {"resize": "features", "backbone": "features", "peak": "upsample_peak"}
-# Config fields looked up on the estimator's Config dataclass, first match wins.
-PARTIAL_FIELDS = ("partial_extraction", "partial")
-PROFILE_FIELDS = ("profile",)
 STAGE_METHOD = "siammt"  # whose stages the stacked plot shows
 MARGINAL_N = (1, 100)  # marginal cost per object: (t(100) - t(1)) / 99
 RATIO_BASELINE = "siamfc-mi"  # siammt vs this at MARGINAL_N[1]
@@ -172,46 +175,59 @@ def synthetic_boxes(n: int, width: int, height: int, seed: int = 0) -> np.ndarra
 
 
 # --------------------------------------------------------------------------------------------
-# Timing
+# The methods under test, and timing them
 # --------------------------------------------------------------------------------------------
 
 
-class _StageReader:
-    """Collects per-stage seconds from an estimator by either convention (module docstring)."""
+@dataclass(frozen=True)
+class Subject:
+    """A method under test: its tracker config, the estimator built from it, and the bench's
+    settings that its config has (purpose -> field name, for the report)."""
 
-    def __init__(self, estimator: Any) -> None:
-        self.estimator = estimator
-        self.accumulated = hasattr(estimator, "stage_times") and callable(
-            getattr(estimator, "reset_stage_times", None)
-        )
-        self.last_ms = not self.accumulated and isinstance(
-            getattr(estimator, "stage_ms", None), dict
-        )
-        self.totals: dict[str, float] = {}
+    method: str
+    config: Any
+    estimator: Any
+    fields: dict[str, str]
 
-    @property
-    def available(self) -> bool:
-        return self.accumulated or self.last_ms
+    def with_frame_scale(self, scale: float) -> Any:
+        """A new estimator of this method, its frame resize factor fixed at `scale`."""
+        import trackers
 
-    def reset(self) -> None:
-        self.totals = {}
-        if self.accumulated:
-            self.estimator.reset_stage_times()
+        return trackers.create(self.method, dataclasses.replace(self.config, frame_scale=scale))
 
-    def after_propagate(self) -> None:
-        if self.last_ms:
-            for name, ms in self.estimator.stage_ms.items():
-                self.totals[name] = self.totals.get(name, 0.0) + float(ms) / 1e3
 
-    def seconds(self) -> dict[str, float] | None:
-        if not self.available:
-            return None
-        raw = dict(self.estimator.stage_times) if self.accumulated else self.totals
-        out: dict[str, float] = {}
-        for name, seconds in raw.items():
-            key = STAGE_ALIASES.get(name, name)
-            out[key] = out.get(key, 0.0) + float(seconds)
-        return out
+def build_estimator(method: str, config: SpeedConfig) -> Subject:
+    """The estimator with the bench's settings: device, partial extraction, profiling."""
+    import trackers
+    from mot_pipeline.bench import check_methods, tracker_config
+
+    check_methods([method])
+    settings = {"partial": config.partial, "profile": config.stages}
+    tracker, chosen = tracker_config(method, device=config.device, **settings)
+    fields = {name: name for name in settings if name in chosen}
+    return Subject(method, tracker, trackers.create(method, tracker), fields)
+
+
+def automatic_frame_scale(subject: Subject, frame: np.ndarray, boxes: np.ndarray) -> float | None:
+    """The resize factor the method's automatic policy picks for `boxes` on `frame`, or None
+    when it has no such policy (module docstring)."""
+    from mot_pipeline.bench import config_fields
+
+    if "frame_scale" not in config_fields(subject.config) or subject.config.frame_scale is not None:
+        return None
+    estimator = subject.estimator
+    estimator.reset()
+    estimator.add(frame, boxes, np.arange(1, len(boxes) + 1, dtype=np.int64))
+    scale = getattr(estimator, "frame_scale", None)
+    estimator.reset()
+    return None if scale is None else float(scale)
+
+
+def _add_stages(totals: dict[str, float], estimator: Any) -> None:
+    """Add the last propagate's `stage_ms` (in seconds, under `STAGES` names) to `totals`."""
+    for name, ms in estimator.stage_ms.items():
+        key = STAGE_ALIASES.get(name, name)
+        totals[key] = totals.get(key, 0.0) + float(ms) / 1e3
 
 
 def measure_point(
@@ -225,35 +241,37 @@ def measure_point(
 ) -> PointResult:
     """Start all `boxes` on `frames[0]`, warm up, then time `propagate` on the next frames
     (`frames` needs 1 + warmup + timed_frames entries), within `budget_s` (module docstring)."""
-    stages = _StageReader(estimator)
+    staged = isinstance(getattr(estimator, "stage_ms", None), dict)
+    stages: dict[str, float] = {}
     start = clock()
     estimator.reset()
-    estimator.add(frames[0], boxes, np.arange(1, len(boxes) + 1, dtype=np.int64))
+    estimator.add(frames[0], boxes, np.arange(1, len(boxes) + 1, dtype=np.int64), 0)
     index, capped = 1, False
     for _ in range(warmup):
-        estimator.propagate(frames[index])
+        estimator.propagate(frames[index], index)
         index += 1
         if clock() - start > budget_s:
             capped = True
             break
-    stages.reset()
     times: list[float] = []
     while len(times) < timed_frames:
         t0 = clock()
-        estimator.propagate(frames[index])
+        estimator.propagate(frames[index], index)
         times.append(clock() - t0)
-        stages.after_propagate()
+        if staged:
+            _add_stages(stages, estimator)
         index += 1
         expected_next = sum(times) / len(times)
         if len(times) < timed_frames and clock() - start + expected_next > budget_s:
             capped = True
             break
-    return PointResult(times, stages.seconds(), capped)
+    return PointResult(times, stages if staged else None, capped)
 
 
 def _row(
     method: str, resolution: str, n: int, point: PointResult | None, config: SpeedConfig, info
 ) -> dict[str, Any]:
+    """The report row of one point (None: skipped), with what it was measured on."""
     width, height = RESOLUTIONS[resolution]
     row: dict[str, Any] = {
         "method": method,
@@ -272,65 +290,31 @@ def _row(
         "skipped": point is None,
         "budget_s": config.budget_s,
         "device": config.device,
-        "threads": info["threads"],
-        "torch": info["torch"],
-        "cpu": info["cpu"],
+        **{k: info[k] for k in ("threads", "torch", "cpu", "gpu") if k in info},
     }
-    if "gpu" in info:
-        row["gpu"] = info["gpu"]
-    if point is None:
-        return row
+    if point is not None:
+        row.update(_point_fields(point))
+    return row
+
+
+def _point_fields(point: PointResult) -> dict[str, Any]:
+    """fps, ms per frame (mean, median, per stage) of a measured point."""
     total = sum(point.times)
-    row.update(
-        fps=len(point.times) / total if total > 0 else math.inf,
-        ms_per_frame=1e3 * total / len(point.times),
-        ms_median=1e3 * statistics.median(point.times),
-        frames_measured=len(point.times),
-        capped=point.capped,
-    )
+    ms_per_frame = 1e3 * total / len(point.times)
+    fields = {
+        "fps": len(point.times) / total if total > 0 else math.inf,
+        "ms_per_frame": ms_per_frame,
+        "ms_median": 1e3 * statistics.median(point.times),
+        "frames_measured": len(point.times),
+        "capped": point.capped,
+    }
     if point.stages is not None:
         per_frame = {k: 1e3 * v / len(point.times) for k, v in point.stages.items()}
         ordered = {k: per_frame.pop(k) for k in STAGES if k in per_frame}
         ordered.update(per_frame)
-        ordered[OTHER_STAGE] = max(0.0, row["ms_per_frame"] - sum(ordered.values()))
-        row["ms_per_stage"] = ordered
-    return row
-
-
-def build_estimator(method: str, config: SpeedConfig) -> tuple[Any, dict[str, str]]:
-    """The estimator with the bench's settings: device, partial extraction, profiling."""
-    from mot_pipeline.bench import check_methods, tracker_kwargs
-
-    check_methods([method])
-    cls, kwargs, used = tracker_kwargs(
-        method,
-        config.device,
-        partial=(PARTIAL_FIELDS, config.partial),
-        profile=(PROFILE_FIELDS, config.stages),
-    )
-    estimator = cls(cls.Config(**kwargs)) if kwargs else cls()
-    return estimator, used
-
-
-def automatic_frame_scale(estimator: Any, frame: np.ndarray, boxes: np.ndarray) -> float | None:
-    """The resize factor `estimator`'s automatic policy picks for `boxes` on `frame`, or None
-    when it has no such policy (module docstring)."""
-    config = getattr(estimator, "config", None)
-    automatic = hasattr(config, "frame_scale") and config.frame_scale is None
-    if not automatic or not hasattr(estimator, "frame_scale"):
-        return None
-    estimator.reset()
-    estimator.add(frame, boxes, np.arange(1, len(boxes) + 1, dtype=np.int64))
-    scale = estimator.frame_scale
-    estimator.reset()
-    return None if scale is None else float(scale)
-
-
-def with_frame_scale(estimator: Any, scale: float) -> Any:
-    """A new estimator of the same class and config, with the frame resize factor fixed."""
-    import dataclasses
-
-    return type(estimator)(dataclasses.replace(estimator.config, frame_scale=scale))
+        ordered[OTHER_STAGE] = max(0.0, ms_per_frame - sum(ordered.values()))
+        fields["ms_per_stage"] = ordered
+    return fields
 
 
 def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -418,6 +402,66 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _log_row(row: Mapping[str, Any]) -> str:
+    where = f"  {row['method']:>10} {row['resolution']} N={row['N']:<4}"
+    if row["skipped"]:
+        return f"{where} skipped (over budget at smaller N)"
+    return (
+        f"{where} {row['fps']:9.1f} fps {row['ms_per_frame']:9.2f} ms/frame "
+        f"({row['frames_measured']} frames{', capped' if row['capped'] else ''})"
+    )
+
+
+def _fixed_scales(
+    subjects: Sequence[Subject], frames: Mapping[str, list[np.ndarray]], config: SpeedConfig
+) -> dict[str, dict[str, float]]:
+    """method -> resolution -> the resize factor its automatic policy picks for all the
+    targets (largest N), where it has one (module docstring)."""
+    fixed: dict[str, dict[str, float]] = {}
+    for resolution in config.resolutions:
+        boxes = synthetic_boxes(max(config.objects), *RESOLUTIONS[resolution], config.seed)
+        for subject in subjects:
+            scale = automatic_frame_scale(subject, frames[resolution][0], boxes)
+            if scale is not None:
+                fixed.setdefault(subject.method, {})[resolution] = scale
+    return fixed
+
+
+def _measure_method(
+    estimator: Any,
+    method: str,
+    resolution: str,
+    frames: list[np.ndarray],
+    config: SpeedConfig,
+    info: Mapping[str, Any],
+    log: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """The rows of one method at one resolution, N in increasing order; once a point is
+    capped by the budget, the larger N are skipped."""
+    objects = sorted(set(config.objects))
+    all_boxes = synthetic_boxes(max(objects), *RESOLUTIONS[resolution], config.seed)
+    rows, over_budget = [], False
+    for n in objects:
+        point = None
+        if not over_budget:
+            point = measure_point(
+                estimator, frames, all_boxes[:n], config.frames, config.warmup, config.budget_s
+            )
+            over_budget = point.capped
+        rows.append(_row(method, resolution, n, point, config, info))
+        log(_log_row(rows[-1]))
+    estimator.reset()
+    return rows
+
+
+def _check_device(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError(f"device {device!r} requested but CUDA is not available")
+
+
 def run(
     config: SpeedConfig,
     output: str | Path,
@@ -428,30 +472,15 @@ def run(
 ) -> dict[str, Any]:
     """Measure every (method, resolution, N), write `output/speed.json` and the plots; returns
     the report written."""
-    from mot_pipeline.bench import machine_info
+    from mot_pipeline.bench.report import machine_info, new_report
     from mot_pipeline.threads import set_threads
 
-    if config.device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise InputError(f"device {config.device!r} requested but CUDA is not available")
-    output = Path(output)
-    objects = sorted(set(config.objects))
+    _check_device(config.device)
     count = 1 + config.warmup + config.frames
     sources = {r: Path(config.sources.get(r) or default_source(r)) for r in config.resolutions}
     frames = {r: load_frames(sources[r], *RESOLUTIONS[r], count) for r in config.resolutions}
-    estimators, fields = {}, {}
-    for method in config.methods:
-        estimators[method], fields[method] = build_estimator(method, config)
-    fixed: dict[str, dict[str, float]] = {}
-    for resolution in config.resolutions:
-        width, height = RESOLUTIONS[resolution]
-        boxes = synthetic_boxes(max(objects), width, height, config.seed)
-        for method in config.methods:
-            scale = automatic_frame_scale(estimators[method], frames[resolution][0], boxes)
-            if scale is not None:
-                fixed.setdefault(method, {})[resolution] = scale
+    subjects = [build_estimator(method, config) for method in config.methods]
+    fixed = _fixed_scales(subjects, frames, config)
     threads = set_threads(config.threads)  # after the models: loading may reset it
     info = machine_info(config.device)
     log(
@@ -460,73 +489,58 @@ def run(
     )
     rows: list[dict[str, Any]] = []
     for resolution in config.resolutions:
-        width, height = RESOLUTIONS[resolution]
-        all_boxes = synthetic_boxes(max(objects), width, height, config.seed)
-        for method in config.methods:
-            over_budget = False
-            estimator = estimators[method]
-            if resolution in fixed.get(method, {}):
-                estimator = with_frame_scale(estimator, fixed[method][resolution])
-            for n in objects:
-                point = None
-                if not over_budget:
-                    point = measure_point(
-                        estimator,
-                        frames[resolution],
-                        all_boxes[:n],
-                        config.frames,
-                        config.warmup,
-                        config.budget_s,
-                    )
-                    over_budget = point.capped
-                row = _row(method, resolution, n, point, config, info)
-                rows.append(row)
-                if point is None:
-                    log(f"  {method:>10} {resolution} N={n:<4} skipped (over budget at smaller N)")
-                else:
-                    log(
-                        f"  {method:>10} {resolution} N={n:<4} {row['fps']:9.1f} fps "
-                        f"{row['ms_per_frame']:9.2f} ms/frame ({row['frames_measured']} frames"
-                        f"{', capped' if row['capped'] else ''})"
-                    )
-            estimator.reset()
-    summary = summarize(rows)
-    report = {
-        "benchmark": "speed",
-        "command": command,
-        "machine": info,
-        "settings": {
-            "resolutions": {r: RESOLUTIONS[r] for r in config.resolutions},
-            "objects": objects,
-            "methods": list(config.methods),
-            "frames": config.frames,
-            "warmup": config.warmup,
-            "budget_s": config.budget_s,
-            "cap_rule": CAP_RULE,
-            "device": config.device,
-            "threads": threads,
-            "partial": config.partial,
-            "frame_scale": fixed,
-            "stages_timed": config.stages,
-            "config_fields_set": fields,
-            "seed": config.seed,
-            "sources": {r: str(p) for r, p in sources.items()},
-            "stages": list(STAGES),
-        },
-        "rows": rows,
-        "summary": summary,
+        for subject in subjects:
+            scale = fixed.get(subject.method, {}).get(resolution)
+            estimator = subject.estimator if scale is None else subject.with_frame_scale(scale)
+            rows += _measure_method(
+                estimator, subject.method, resolution, frames[resolution], config, info, log
+            )
+    settings = _settings(config, threads, fixed, subjects, sources)
+    report = new_report("speed", command, info, settings, rows=rows, summary=summarize(rows))
+    _write(report, output, log=log, plots=plots)
+    return report
+
+
+def _settings(
+    config: SpeedConfig,
+    threads: int,
+    fixed: dict,
+    subjects: Sequence[Subject],
+    sources: Mapping[str, Path],
+) -> dict[str, Any]:
+    return {
+        "resolutions": {r: RESOLUTIONS[r] for r in config.resolutions},
+        "objects": sorted(set(config.objects)),
+        "methods": list(config.methods),
+        "frames": config.frames,
+        "warmup": config.warmup,
+        "budget_s": config.budget_s,
+        "cap_rule": CAP_RULE,
+        "device": config.device,
+        "threads": threads,
+        "partial": config.partial,
+        "frame_scale": fixed,
+        "stages_timed": config.stages,
+        "config_fields_set": {s.method: s.fields for s in subjects},
+        "seed": config.seed,
+        "sources": {r: str(p) for r, p in sources.items()},
+        "stages": list(STAGES),
     }
-    from mot_pipeline.bench import write_json
 
-    write_json(output / SPEED_FILE, report)
-    if plots:
-        from mot_pipeline.bench import plots as plot
 
-        plot.speed_fps(rows, output / FPS_PLOT)
-        plot.speed_stages(rows, output / STAGE_PLOT, method=STAGE_METHOD)
+def _write(
+    report: dict[str, Any], output: str | Path, *, log: Callable[[str], None], plots: bool
+) -> None:
+    from mot_pipeline.bench import plots as plot
+    from mot_pipeline.bench.report import write
+
+    rows = report["rows"]
     log(format_table(rows))
-    text = format_summary(summary)
+    text = format_summary(report["summary"])
     if text:
         log(text)
-    log(f"written: {output / SPEED_FILE}")
-    return report
+    figures = {
+        FPS_PLOT: lambda: plot.speed_fps(rows),
+        STAGE_PLOT: lambda: plot.speed_stages(rows, method=STAGE_METHOD),
+    }
+    write(output, report, figures=figures if plots else {}, log=log)
