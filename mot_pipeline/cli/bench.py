@@ -8,12 +8,14 @@ import argparse
 import shlex
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from mot_pipeline.errors import InputError
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 PROG = "mot-bench"
+DEFAULT_OUTPUT = "runs/bench"
 
 
 def _positive_int(text: str) -> int:
@@ -37,14 +39,17 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _common(p: argparse.ArgumentParser, default_output: str) -> None:
-    p.add_argument(
-        "--output",
-        "-o",
-        default=default_output,
-        metavar="DIR",
-        help=f"where results go (default {default_output}); files are replaced",
-    )
+def _output(p: argparse.ArgumentParser, default: str, text: str) -> None:
+    p.add_argument("--output", "-o", default=default, metavar="DIR", help=text)
+
+
+def _quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+
+
+def _common(p: argparse.ArgumentParser, methods: Sequence[str]) -> None:
+    """The options every benchmark shares: output, threads, device, quiet, methods."""
+    _output(p, DEFAULT_OUTPUT, f"where results go (default {DEFAULT_OUTPUT}); files are replaced")
     p.add_argument(
         "--threads",
         type=_positive_int,
@@ -52,22 +57,7 @@ def _common(p: argparse.ArgumentParser, default_output: str) -> None:
         help="torch/OpenCV threads (default: all cores)",
     )
     p.add_argument("--device", help="torch device for the trackers (and YOLO), e.g. cpu, cuda")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
-
-
-def _sequences_and_methods(p: argparse.ArgumentParser, methods: Sequence[str]) -> None:
-    """The sequences to score and the motion estimators to compare (accuracy, mvot)."""
-    p.add_argument(
-        "paths",
-        nargs="+",
-        metavar="PATH",
-        help="MOTChallenge sequences or split dirs with gt/gt.txt",
-    )
-    _methods(p, methods)
-
-
-def _methods(p: argparse.ArgumentParser, methods: Sequence[str]) -> None:
-    """The motion estimators to compare (every subcommand)."""
+    _quiet(p)
     p.add_argument(
         "--methods",
         nargs="+",
@@ -77,18 +67,15 @@ def _methods(p: argparse.ArgumentParser, methods: Sequence[str]) -> None:
     )
 
 
-def parser() -> argparse.ArgumentParser:
-    from mot_pipeline.bench import accuracy, mvot, speed, variants
+def _paths(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", help=what)
 
-    p = argparse.ArgumentParser(
-        prog=PROG,
-        description="Benchmarks: tracking speed, accuracy against detection "
-        "interval, and the paper's multi-object VOT protocol.",
-    )
-    sub = p.add_subparsers(dest="command", required=True, metavar="{speed,accuracy,mvot,variants}")
+
+def _speed_parser(sub: Any) -> None:
+    from mot_pipeline.bench import speed
 
     s = sub.add_parser("speed", help="fps against the number of tracked objects (paper Fig. 9, 10)")
-    _common(s, "runs/bench")
+    _common(s, speed.DEFAULT_METHODS)
     s.add_argument(
         "--resolution",
         nargs="+",
@@ -104,7 +91,6 @@ def parser() -> argparse.ArgumentParser:
         metavar="N",
         help="numbers of targets (default 1 2 5 10 20 50 100 150)",
     )
-    _methods(s, speed.DEFAULT_METHODS)
     s.add_argument(
         "--frames", type=_positive_int, default=20, help="timed frames per point (default 20)"
     )
@@ -136,10 +122,15 @@ def parser() -> argparse.ArgumentParser:
         "../shared TUD-Stadtmitte for VGA, people.mp4 for HD, else the sample)",
     )
     s.add_argument("--seed", type=int, default=0, help="target placement seed")
+    s.set_defaults(run=_speed)
+
+
+def _accuracy_parser(sub: Any) -> None:
+    from mot_pipeline.bench import accuracy
 
     a = sub.add_parser("accuracy", help="MOTA/IDF1/HOTA and fps per estimator x detect-every")
-    _common(a, "runs/bench")
-    _sequences_and_methods(a, accuracy.DEFAULT_METHODS)
+    _paths(a, "MOTChallenge sequences or split dirs with gt/gt.txt")
+    _common(a, accuracy.DEFAULT_METHODS)
     a.add_argument(
         "--detect-every",
         "-k",
@@ -159,10 +150,15 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--cache", metavar="DIR", help="detection cache (default ~/.cache/mot-pipeline/detections)"
     )
+    a.set_defaults(run=_accuracy)
+
+
+def _mvot_parser(sub: Any) -> None:
+    from mot_pipeline.bench import mvot
 
     m = sub.add_parser("mvot", help="VOT accuracy/robustness from gt starts (paper Sec. 4.2)")
-    _common(m, "runs/bench")
-    _sequences_and_methods(m, mvot.DEFAULT_METHODS)
+    _paths(m, "MOTChallenge sequences or split dirs with gt/gt.txt")
+    _common(m, mvot.DEFAULT_METHODS)
     m.add_argument(
         "--realtime-fps",
         nargs="*",
@@ -190,19 +186,19 @@ def parser() -> argparse.ArgumentParser:
         help="absences longer than this restart the object from gt "
         f"(default {mvot.MAX_GAP_FRAMES})",
     )
+    m.set_defaults(run=_mvot)
+
+
+def _variants_parser(sub: Any) -> None:
+    from mot_pipeline.bench import variants
 
     v = sub.add_parser(
         "variants",
         help="mirrored, half-frame-rate, reversed, half-size copies of sequences, gt transformed",
     )
-    v.add_argument("paths", nargs="+", metavar="PATH", help="MOTChallenge sequences with gt")
-    v.add_argument(
-        "--output",
-        "-o",
-        default="runs/variants",
-        metavar="DIR",
-        help="where the sequences go, as NAME-KIND (default runs/variants); replaced",
-    )
+    _paths(v, "MOTChallenge sequences with gt")
+    where = "where the sequences go, as NAME-KIND (default runs/variants); replaced"
+    _output(v, "runs/variants", where)
     v.add_argument(
         "--kinds",
         nargs="+",
@@ -212,7 +208,19 @@ def parser() -> argparse.ArgumentParser:
         "small: half width and height (default these four); offsetN: without the first N "
         "frames (another detection phase)",
     )
-    v.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    _quiet(v)
+    v.set_defaults(run=_variants)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Benchmarks: tracking speed, accuracy against detection "
+        "interval, and the paper's multi-object VOT protocol.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="{speed,accuracy,mvot,variants}")
+    for add in (_speed_parser, _accuracy_parser, _mvot_parser, _variants_parser):
+        add(sub)
     return p
 
 
@@ -268,6 +276,12 @@ def _mvot(args: argparse.Namespace, log, command: str) -> None:
     mvot.run(args.paths, args.output, config, progress=not args.quiet, log=log, command=command)
 
 
+def _variants(args: argparse.Namespace, log, command: str) -> None:
+    from mot_pipeline.bench.variants import make_variants
+
+    make_variants(args.paths, args.output, args.kinds, log=log)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
@@ -277,16 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mot_pipeline.fileio import check_output_dir
 
         check_output_dir(args.output)
-        if args.command == "speed":
-            _speed(args, log, command)
-        elif args.command == "accuracy":
-            _accuracy(args, log, command)
-        elif args.command == "mvot":
-            _mvot(args, log, command)
-        else:
-            from mot_pipeline.bench.variants import make_variants
-
-            make_variants(args.paths, args.output, args.kinds, log=log)
+        args.run(args, log, command)
     except InputError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
