@@ -19,7 +19,7 @@ from mot_pipeline import motchallenge
 from mot_pipeline.config import RunConfig, tracker_config
 from mot_pipeline.errors import InputError
 from mot_pipeline.fileio import check_output_dir
-from mot_pipeline.pipeline import Pipeline, Timing
+from mot_pipeline.pipeline import Pipeline, Timing, rate
 from mot_pipeline.sources import Sequence as FrameSource
 from mot_pipeline.sources import open_sources
 from trackers import create
@@ -50,7 +50,7 @@ class SequenceRun:
 
     @property
     def fps_e2e(self) -> float:
-        return _rate(self.frames, self.wall_s)
+        return rate(self.frames, self.wall_s)
 
 
 @dataclass
@@ -59,10 +59,6 @@ class RunReport:
     metrics: dict[str, Any] | None = None
     metrics_path: Path | None = None
     zip_path: Path | None = None
-
-
-def _rate(frames: int, seconds: float) -> float:
-    return frames / seconds if seconds > 0 else float("nan")
 
 
 def make_detector(
@@ -230,8 +226,8 @@ def _evaluate(
         m["fps"], m["fps_e2e"] = run_of[name].fps, run_of[name].fps_e2e
     frames = sum(r.frames for r in scored)
     busy_s = sum(r.timing.detect_s + r.timing.track_s for r in scored)
-    metrics["overall"]["fps"] = _rate(frames, busy_s)
-    metrics["overall"]["fps_e2e"] = _rate(frames, sum(r.wall_s for r in scored))
+    metrics["overall"]["fps"] = rate(frames, busy_s)
+    metrics["overall"]["fps_e2e"] = rate(frames, sum(r.wall_s for r in scored))
     report.metrics = metrics
     # Existing metrics were refused up front unless --overwrite.
     report.metrics_path = evaluation.write_metrics_json(metrics, output / METRICS_FILE)

@@ -11,8 +11,8 @@ FDSiamFC checkpoints (0.3x: 28/76/114/114/76, 0.15x: 14/38/56/56/38) share one d
 widths of a checkpoint are read from its tensors. The paper's own net uses LeakyReLU; the SiamFC
 weights we ship were trained with ReLU, so the activation is a parameter too.
 
-For inference `fuse_batchnorm` folds every BatchNorm into the preceding convolution. Measured on
-2 threads, 0.3x width, 640x480 frame: ~14% faster than conv + BN, same features to 1e-5 relative.
+For inference `fuse_batchnorm` folds every BatchNorm into the preceding convolution: faster, the
+same features to float rounding (docs/DECISIONS.md, "SiamMT: BatchNorm folding").
 """
 
 from __future__ import annotations
@@ -123,10 +123,8 @@ class AlexNet(nn.Module):
 
 def cpu_has_amx_bf16() -> bool:
     """Whether this CPU has AMX-BF16 tiles (`torch.cpu.get_capabilities`), where oneDNN runs
-    the bf16 backbone ~2.2x faster than float32. AVX512-BF16 alone is not enough: with oneDNN
-    capped to it (ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16) the same Xeon ran bf16 1.7x *slower*
-    than float32 (dot-product throughput is no higher than fp32 FMA on Intel cores), though an
-    AMD EPYC (Zen 4) measured 1.4x faster; see docs/DECISIONS.md, "Backbone arithmetic"."""
+    the bf16 backbone about twice as fast as float32; AVX512-BF16 alone is not enough on Intel
+    cores (docs/DECISIONS.md, "SiamMT: backbone dtype")."""
     if not torch.cpu.get_capabilities().get("amx_bf16", False):
         return False
     # The OS must also grant the AMX tile state (Linux >= 5.16); torch asks for it here.

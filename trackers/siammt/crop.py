@@ -20,13 +20,9 @@ map take the value of the nearest border cell (the paper is silent here); the tr
 frame with its mean colour by more than K px wherever search areas leave it, so the border cells
 it samples are those of a uniform mean-colour region, as in SiamFC's padded image crops.
 
-Layouts measured for N = 100 targets x 3 scales (300 search areas of 22 x 22 x 76 from an
-86 x 70 x 76 map, 2 threads, this 2-core CPU), crop alone / crop + Φ̃ (bmm layout, `xcorr.py`),
-run 4 targets at a time as the tracker does: the 4-neighbour gather below 11.9 / 17.2 ms,
-`F.grid_sample` 20.2 / 31.2 ms, torchvision `roi_align` (sampling_ratio 1, aligned=False)
-30.8 / 41.3 ms; all 300 at once: gather 71 / 116 ms (its 44 MB of output go through memory
-several times), grid_sample 20 / 69 ms. All agree to 1e-5 relative. The tracker uses the gather,
-chunked; it also yields the channels-last layout the bmm correlation wants, with no permute.
+The tracker samples with the 4-neighbour gather below, chunked: it was the fastest layout
+measured (against `F.grid_sample` and torchvision's `roi_align`, docs/DECISIONS.md, "feature
+crop layout") and yields the channels-last layout the bmm correlation wants, with no permute.
 """
 
 from __future__ import annotations

@@ -23,13 +23,9 @@ oracle) computes, but cheaper, which matters at N = 100:
   computed on the `top_blocks` blocks with the highest bound; when the next bound is below the
   best blend found, no other block can hold the argmax and the result is exact; otherwise
   (rare: a flat map) that target falls back to the full map.
-Cost at N = 100 (2 threads): bilinear ~1 ms (the full map: ~9 ms), bicubic ~18 ms.
-
 Bilinear versus bicubic: a bilinear upsampling has its maxima next to the grid nodes (1/32 cell
-off them; the Hann window rarely moves them), so SiamMT's displacements come in whole score-map
-cells (8 px at the trained scale); bicubic gives sub-cell peaks. One-frame centre error on the
-shared sequences (started from gt, no motion prior): 0.28 / 0.28 cells (TUD-Stadtmitte), 0.39 /
-0.40 (PETS09-S2L1), 0.54 / 0.46 (KITTI-17), 0.41 / 0.34 (TUD-Campus), bilinear / bicubic.
+off them), so SiamMT's displacements come in whole score-map cells; bicubic gives sub-cell
+peaks. Costs and accuracy of both: docs/DECISIONS.md ("peak search", "bilinear versus bicubic").
 
 Scores: the logit of the winning (unpenalised) upsampled map at the chosen location. The SiamFC
 head was trained with a logistic loss on these logits (out_scale 0.001 included), so

@@ -15,11 +15,8 @@ C) and exemplars Z (N, he * we, C), one batched matmul Q = X Z^T gives, for ever
 exemplar offset q = (u, v), the channel sum <X_p, Z_q>; the score at (i, j) is sum_q Q[(i + u, j +
 v), (u, v)], read as one strided view of Q and reduced. All scales of a target share one matmul (its
 rows are stacked). It computes Hs * Ws instead of (Hs - he + 1) * (Ws - we + 1) products per offset
-(1.7x the MACs for 22/6) but runs at matmul speed. Measured at N = 100 targets x 3 scales, 0.3x
-width (C = 76), 2 threads, on ready search features: grouped convolution 88 ms, depthwise (Algorithm
-1 as written) 54 ms, bmm 14 ms, unfold + einsum 650 ms; the same numbers to 1e-6 relative. Fed chunk
-by chunk straight from κ̃ (4 targets at a time, so the search features are still in cache) the bmm
-adds ~5 ms to the crop; see `crop.py`.
+(1.7x the MACs for 22/6) but runs at matmul speed, several times faster than the grouped or
+depthwise convolutions here (docs/DECISIONS.md, "cross-correlation layout").
 
 `sampled_xcorr` swaps the two linear steps (Φ̃ on the map, then κ̃ of the products), which lets
 the scales of a target share one correlation, and writes the sampling and Φ̃'s offset sum as
