@@ -221,9 +221,9 @@ def test_tracking_runs_with_the_requested_threads_after_yolo_loads(
     seen: list[int] = []
     original = KalmanEstimator.propagate
 
-    def spy(self, frame):
+    def spy(self, frame, frame_index=None):
         seen.append(torch.get_num_threads())
-        return original(self, frame)
+        return original(self, frame, frame_index)
 
     monkeypatch.setattr(KalmanEstimator, "propagate", spy)
     before = torch.get_num_threads()
