@@ -69,3 +69,18 @@ def test_device_moves_detector_and_torch_trackers_only():
 def test_missing_config_file(tmp_path):
     with pytest.raises(InputError, match="not found"):
         load_config(tmp_path / "none.yaml")
+
+
+def test_loading_a_siammt_preset_imports_no_torch():
+    """Settings are checked before any model loads: SiamMT's config lives in a torch-free
+    module, so a bad preset fails in a fraction of a second."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from mot_pipeline.config import load_config; "
+        "load_config('configs/siammt-bf16-k5.yaml'); "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=repo)
