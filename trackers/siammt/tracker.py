@@ -141,8 +141,8 @@ class SiamMT:
         sorted_maps = search_scores(
             ff.features, ff.size[::-1], rois, t.exemplars[index], runs, c, timer
         )
-        scores = torch.empty_like(sorted_maps)
-        scores[index] = sorted_maps
+        scores = torch.empty(sorted_maps.shape, dtype=sorted_maps.dtype, device=self.device)
+        scores[index] = sorted_maps  # contiguous: the peak search reads it row by row
         scores = scores * c.out_scale  # (N, S, R, R) logits
         mid = self.response_size // 2
         centre_logits = scores[:, len(self._scales) // 2, mid, mid].cpu().numpy()
