@@ -42,10 +42,15 @@ def test_speed_tiny(tmp_path, capsys):
     code, _, err = bench(
         capsys, "speed", "--resolution", "vga", "--objects", "1", "2", "--methods", "kalman",
         "hold", "--frames", "2", "--warmup", "1", "--source", SAMPLE, "--threads", "1", "-o", out,
+        "--no-detector",
     )  # fmt: skip
     assert code == 0, err
     report = load(out / speed.SPEED_FILE)
     rows = report["rows"]
+    # --no-detector: no detector is built or timed, and no row has a ratio to one.
+    assert report["settings"]["detector"] is None and "detector_rows" not in report
+    assert "detector_ms" not in report["summary"]
+    assert not any("ratio_to_detector" in r or "detector_ms" in r for r in rows)
     assert [(r["method"], r["N"]) for r in rows] == [
         ("kalman", 1), ("kalman", 2), ("hold", 1), ("hold", 2)
     ]  # fmt: skip
@@ -189,7 +194,7 @@ def test_speed_skips_larger_n_after_the_budget(tmp_path, monkeypatch):
     )
     config = speed.SpeedConfig(
         resolutions=("vga",), objects=(1, 20, 40), methods=("slow",), frames=3, warmup=1,
-        budget_s=0.5, threads=1, sources={"vga": SAMPLE},
+        budget_s=0.5, threads=1, sources={"vga": SAMPLE}, detector=None,
     )  # fmt: skip
     report = speed.run(config, tmp_path, log=lambda _: None, plots=False)
     by_n = {r["N"]: r for r in report["rows"]}
@@ -250,6 +255,7 @@ def test_speed_siammt_smoke(tmp_path, capsys):
     code, _, err = bench(
         capsys, "speed", "--resolution", "vga", "--objects", "1", "3", "--methods", "siammt",
         "--frames", "1", "--warmup", "0", "--source", SAMPLE, "--threads", "1", "-o", out,
+        "--no-detector",
     )  # fmt: skip
     assert code == 0, err
     report = load(out / speed.SPEED_FILE)

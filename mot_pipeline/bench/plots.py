@@ -7,6 +7,7 @@ saves them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 Row = Mapping[str, Any]
@@ -25,12 +26,18 @@ def _figure(panels: int) -> tuple[Any, list[Any]]:
     return fig, axes
 
 
-def speed_fps(rows: Sequence[Row]) -> Any:
-    """Paper Fig. 9: fps against the number of targets, log-log, one panel per resolution."""
+def speed_fps(rows: Sequence[Row], detector_rows: Sequence[Row] = ()) -> Any:
+    """Paper Fig. 9: fps against the number of targets, log-log, one panel per resolution;
+    the detector's fps at that resolution (if timed) as a dashed horizontal line."""
     resolutions = list(dict.fromkeys(r["resolution"] for r in rows))
+    detector = {d["resolution"]: d for d in detector_rows}
     fig, axes = _figure(len(resolutions))
     for ax, res in zip(axes, resolutions, strict=True):
         sub = [r for r in rows if r["resolution"] == res and r["fps"] is not None]
+        if res in detector:
+            d = detector[res]
+            name = Path(str(d["detector"])).name  # a model path: its file name
+            ax.axhline(d["fps"], color="black", linestyle="--", label=f"detector {name}")
         for method in dict.fromkeys(r["method"] for r in sub):
             pts = sorted((r for r in sub if r["method"] == method), key=lambda r: r["N"])
             line = ax.plot([r["N"] for r in pts], [r["fps"] for r in pts], "-o", label=method)[0]

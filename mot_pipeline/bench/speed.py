@@ -29,8 +29,16 @@ Per-stage times come from the estimator's `stage_ms` (dict stage -> milliseconds
 names are mapped onto `STAGES` (the paper's Fig. 10) through `STAGE_ALIASES`; the time
 `propagate` spends outside the reported stages is listed as `OTHER_STAGE`.
 
-The sweep: per resolution and method, N = the object counts in order (`_measure_method`),
-then one report (`report.write`: speed.json and the two plots).
+Detector: the cost a tracker replaces between detections. Per resolution, the configured
+detector (default the embedded YOLO11n INT8, as `mot-run`'s; None: not timed) runs on the
+same frames the trackers propagate over, under the same warm-up, frame count and budget rules,
+with the same thread count (it is loaded before the thread count is set, and the count is
+checked before every timing). Its ms per frame is `detector_ms`, and each tracker row's
+`ratio_to_detector` is its ms per frame over it: below 1, tracking a frame costs less than
+detecting it. Both are mean ms per frame, as the table's fps are.
+
+The sweep: per resolution, the detector, then per method N = the object counts in order
+(`_measure_method`), then one report (`report.write`: speed.json and the two plots).
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ from mot_pipeline.errors import InputError
 RESOLUTIONS: dict[str, tuple[int, int]] = {"vga": (640, 480), "hd": (1280, 720)}
 DEFAULT_OBJECTS = (1, 2, 5, 10, 20, 50, 100, 150)
 DEFAULT_METHODS = ("siammt", "siamfc-mi", "siamfc", "kalman")
+DEFAULT_DETECTOR = "yolo11n"  # mot-run's default: the embedded YOLO11n INT8
 # The paper's Fig. 10: feature extraction, crop-and-resize, pairwise xcorr, upsampling and
 # peak search, box update and bookkeeping.
 STAGES = ("features", "crop", "xcorr", "upsample_peak", "update")
@@ -72,6 +81,12 @@ DEFAULT_SOURCES: dict[str, tuple[Path, ...]] = {
     "hd": (SHARED / "data" / "video" / "people.mp4", REPO / "samples" / "TUD-Campus"),
 }
 SPEED_FILE = "speed.json"
+RATIO_COLUMN = "x det"  # the table's column of ratio_to_detector
+RATIO_RULE = (
+    "ratio_to_detector = method ms_per_frame / detector ms_per_frame (both means over the "
+    "timed frames); the detector runs on the same frames, with the same warm-up, frame count, "
+    "budget and thread count"
+)
 FPS_PLOT = "speed_fps.png"
 STAGE_PLOT = "speed_stages.png"
 CAP_RULE = (
@@ -98,6 +113,7 @@ class SpeedConfig:
     stages: bool = True  # ask estimators to time their stages (a few syncs per frame on CUDA)
     seed: int = 0
     sources: Mapping[str, str | Path] = field(default_factory=dict)
+    detector: str | None = DEFAULT_DETECTOR  # a YOLO name or model path; None: not timed
 
     def __post_init__(self) -> None:
         unknown = [r for r in self.resolutions if r not in RESOLUTIONS]
@@ -109,6 +125,8 @@ class SpeedConfig:
             raise InputError(f"need frames >= 1 and warmup >= 0, got {self.frames}, {self.warmup}")
         if not self.budget_s > 0:
             raise InputError(f"budget must be > 0 s, got {self.budget_s}")
+        if self.detector == "public":
+            raise InputError("public detections are read, not computed: time a model instead")
 
 
 @dataclass
@@ -230,6 +248,40 @@ def _add_stages(totals: dict[str, float], estimator: Any) -> None:
         totals[key] = totals.get(key, 0.0) + float(ms) / 1e3
 
 
+def time_frames(
+    step: Callable[[int], Any],
+    timed_frames: int,
+    warmup: int,
+    budget_s: float,
+    start: float,
+    clock: Callable[[], float] = time.perf_counter,
+    after: Callable[[], None] | None = None,
+) -> tuple[list[float], bool]:
+    """Call `step(index)` on indices 1..`warmup` untimed, then time it on the next ones until
+    `timed_frames` are timed or the next would overrun `budget_s` counted from `start` (module
+    docstring); `after()` runs after each timed call, untimed. Returns (seconds, capped)."""
+    index, capped = 1, False
+    for _ in range(warmup):
+        step(index)
+        index += 1
+        if clock() - start > budget_s:
+            capped = True
+            break
+    times: list[float] = []
+    while len(times) < timed_frames:
+        t0 = clock()
+        step(index)
+        times.append(clock() - t0)
+        if after is not None:
+            after()
+        index += 1
+        expected_next = sum(times) / len(times)
+        if len(times) < timed_frames and clock() - start + expected_next > budget_s:
+            capped = True
+            break
+    return times, capped
+
+
 def measure_point(
     estimator: Any,
     frames: Sequence[np.ndarray],
@@ -246,26 +298,51 @@ def measure_point(
     start = clock()
     estimator.reset()
     estimator.add(frames[0], boxes, np.arange(1, len(boxes) + 1, dtype=np.int64), 0)
-    index, capped = 1, False
-    for _ in range(warmup):
-        estimator.propagate(frames[index], index)
-        index += 1
-        if clock() - start > budget_s:
-            capped = True
-            break
-    times: list[float] = []
-    while len(times) < timed_frames:
-        t0 = clock()
-        estimator.propagate(frames[index], index)
-        times.append(clock() - t0)
-        if staged:
-            _add_stages(stages, estimator)
-        index += 1
-        expected_next = sum(times) / len(times)
-        if len(times) < timed_frames and clock() - start + expected_next > budget_s:
-            capped = True
-            break
+    times, capped = time_frames(
+        lambda index: estimator.propagate(frames[index], index),
+        timed_frames,
+        warmup,
+        budget_s,
+        start,
+        clock,
+        after=(lambda: _add_stages(stages, estimator)) if staged else None,
+    )
     return PointResult(times, stages if staged else None, capped)
+
+
+def measure_detector(
+    detector: Any,
+    frames: Sequence[np.ndarray],
+    timed_frames: int,
+    warmup: int,
+    budget_s: float,
+    clock: Callable[[], float] = time.perf_counter,
+) -> PointResult:
+    """Time `detector(frame, frame_index=i)` on the frames a tracker propagates over (from
+    `frames[1]`), with the trackers' warm-up, frame count and budget rules."""
+    start = clock()
+    times, capped = time_frames(
+        lambda index: detector(frames[index], frame_index=index),
+        timed_frames,
+        warmup,
+        budget_s,
+        start,
+        clock,
+    )
+    return PointResult(times, None, capped)
+
+
+def yolo_detector(name: str, device: str) -> Any:
+    """The detector `mot-run --detector name --device device` builds (`detectors.create`)."""
+    try:
+        import detectors
+        from detectors.yolo import YoloConfig
+
+        return detectors.create(name, YoloConfig(device=device))
+    except ImportError as err:  # e.g. a CUDA image without ultralytics
+        raise InputError(
+            f"cannot build detector {name!r} ({err}); pass --no-detector to time trackers only"
+        ) from None
 
 
 def _row(
@@ -317,8 +394,40 @@ def _point_fields(point: PointResult) -> dict[str, Any]:
     return fields
 
 
-def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Marginal cost per object, the N=100 / N=1 time ratio, and siammt vs siamfc-mi."""
+def _detector_row(
+    name: str, resolution: str, point: PointResult, config: SpeedConfig, threads: int
+) -> dict[str, Any]:
+    """The report row of the detector at one resolution; `threads`: torch's count after it."""
+    width, height = RESOLUTIONS[resolution]
+    return {
+        "detector": name,
+        "resolution": resolution,
+        "width": width,
+        "height": height,
+        **_point_fields(point),
+        "frames_requested": config.frames,
+        "warmup": config.warmup,
+        "budget_s": config.budget_s,
+        "device": config.device,
+        "threads": threads,
+    }
+
+
+def add_ratios(rows: Sequence[dict[str, Any]], detector_rows: Sequence[Mapping[str, Any]]) -> None:
+    """Give each tracker row its resolution's `detector_ms` and `ratio_to_detector` (its ms
+    per frame / the detector's; None where the point was skipped)."""
+    detector_ms = {d["resolution"]: d["ms_per_frame"] for d in detector_rows}
+    for row in rows:
+        det, ms = detector_ms.get(row["resolution"]), row["ms_per_frame"]
+        row["detector_ms"] = det
+        row["ratio_to_detector"] = ms / det if ms is not None and det else None
+
+
+def summarize(
+    rows: Sequence[Mapping[str, Any]], detector_rows: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
+    """Marginal cost per object, the N=100 / N=1 time ratio, siammt vs siamfc-mi, and the
+    detector's ms per frame per resolution (when it was timed)."""
     ms = {
         (r["method"], r["resolution"], r["N"]): r["ms_per_frame"]
         for r in rows
@@ -346,43 +455,58 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             ms.get((RATIO_BASELINE, resolution, hi)),
         )
         speedups[resolution] = base / ours if ours and base is not None else None
-    return {
+    summary: dict[str, Any] = {
         "per_method": per_method,
         f"{STAGE_METHOD}_speedup_over_{RATIO_BASELINE}_at_{hi}": speedups,
     }
+    if detector_rows:
+        summary["detector"] = detector_rows[0]["detector"]
+        summary["detector_ms"] = {d["resolution"]: d["ms_per_frame"] for d in detector_rows}
+    return summary
 
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """fps per method (rows) and N (columns), one block per resolution; capped points end in
-    '*', skipped ones are '-'."""
+    '*', skipped ones are '-'. Where a detector was timed, each N column is followed by an
+    'x det' column: the method's ms per frame / the detector's."""
+    ratios = any("ratio_to_detector" in r for r in rows)
     lines: list[str] = []
     for resolution in dict.fromkeys(r["resolution"] for r in rows):
         sub = [r for r in rows if r["resolution"] == resolution]
         ns = sorted({r["N"] for r in sub})
-        methods = list(dict.fromkeys(r["method"] for r in sub))
         cell = {(r["method"], r["N"]): r for r in sub}
         w, h = RESOLUTIONS[resolution]
-        header = [f"fps {resolution} {w}x{h}", *(f"N={n}" for n in ns)]
+        header = [f"fps {resolution} {w}x{h}"]
+        for n in ns:
+            header += [f"N={n}", RATIO_COLUMN] if ratios else [f"N={n}"]
         body = []
-        for m in methods:
+        for m in dict.fromkeys(r["method"] for r in sub):
             cells = [m]
             for n in ns:
-                r = cell.get((m, n))
-                if r is None or r["fps"] is None:
-                    cells.append("-")
-                else:
-                    cells.append(f"{r['fps']:.1f}{'*' if r['capped'] else ''}")
+                cells += _cells(cell.get((m, n)), ratios)
             body.append(cells)
-        widths = [max(len(x[i]) for x in [header, *body]) for i in range(len(header))]
-        for cells in [header, *body]:
-            lines.append(
-                "  ".join(
-                    c.ljust(widths[0]) if i == 0 else c.rjust(widths[i])
-                    for i, c in enumerate(cells)
-                )
-            )
+        lines += _aligned([header, *body])
         lines.append("")
     return "\n".join(lines).rstrip()
+
+
+def _cells(row: Mapping[str, Any] | None, ratios: bool) -> list[str]:
+    """A point's fps cell (and its 'x det' cell)."""
+    from mot_pipeline.bench.report import MISSING, cell
+
+    if row is None or row["fps"] is None:
+        return [MISSING, MISSING] if ratios else [MISSING]
+    fps = f"{row['fps']:.1f}{'*' if row['capped'] else ''}"
+    return [fps, cell(row.get("ratio_to_detector"), ".3g")] if ratios else [fps]
+
+
+def _aligned(table: Sequence[Sequence[str]]) -> list[str]:
+    """Rows of cells as lines: the first column left-aligned, the others right-aligned."""
+    widths = [max(len(x[i]) for x in table) for i in range(len(table[0]))]
+    return [
+        "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(cells))
+        for cells in table
+    ]
 
 
 def format_summary(summary: Mapping[str, Any]) -> str:
@@ -399,6 +523,12 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     for res, ratio in summary[f"{STAGE_METHOD}_speedup_over_{RATIO_BASELINE}_at_{hi}"].items():
         if ratio is not None:
             lines.append(f"{STAGE_METHOD} vs {RATIO_BASELINE} at N={hi} ({res}): {ratio:.1f}x")
+    for res, ms in summary.get("detector_ms", {}).items():
+        lines.append(
+            f"detector {summary['detector']} {res}: {ms:.2f} ms/frame "
+            f"({1e3 / ms if ms > 0 else math.inf:.1f} fps); "
+            f"{RATIO_COLUMN} = method ms/frame / detector ms/frame"
+        )
     return "\n".join(lines)
 
 
@@ -409,6 +539,14 @@ def _log_row(row: Mapping[str, Any]) -> str:
     return (
         f"{where} {row['fps']:9.1f} fps {row['ms_per_frame']:9.2f} ms/frame "
         f"({row['frames_measured']} frames{', capped' if row['capped'] else ''})"
+    )
+
+
+def _log_detector(row: Mapping[str, Any]) -> str:
+    return (
+        f"  {'detector':>10} {row['resolution']} {row['detector']}: {row['fps']:.1f} fps "
+        f"{row['ms_per_frame']:.2f} ms/frame ({row['frames_measured']} frames"
+        f"{', capped' if row['capped'] else ''}, {row['threads']} threads)"
     )
 
 
@@ -462,6 +600,26 @@ def _check_device(device: str) -> None:
             raise InputError(f"device {device!r} requested but CUDA is not available")
 
 
+def _check_threads(threads: int, when: str) -> None:
+    """Timing must run at the requested thread count: a model that reset it is caught here."""
+    import torch
+
+    if torch.get_num_threads() != threads:
+        raise RuntimeError(
+            f"torch runs {torch.get_num_threads()} threads {when}, not the {threads} set"
+        )
+
+
+def _time_detector(
+    detector: Any, resolution: str, frames: list[np.ndarray], config: SpeedConfig, threads: int
+) -> dict[str, Any]:
+    """The detector's row at one resolution, timed at `threads` threads."""
+    _check_threads(threads, f"before timing the detector ({resolution})")
+    point = measure_detector(detector, frames, config.frames, config.warmup, config.budget_s)
+    _check_threads(threads, f"after timing the detector ({resolution})")
+    return _detector_row(str(config.detector), resolution, point, config, threads)
+
+
 def run(
     config: SpeedConfig,
     output: str | Path,
@@ -469,9 +627,11 @@ def run(
     log: Callable[[str], None] = print,
     plots: bool = True,
     command: str | None = None,
+    make_detector: Callable[[str, str], Any] = yolo_detector,
 ) -> dict[str, Any]:
-    """Measure every (method, resolution, N), write `output/speed.json` and the plots; returns
-    the report written."""
+    """Measure the detector and every (method, resolution, N), write `output/speed.json` and
+    the plots; returns the report written. `make_detector(name, device)` builds the detector
+    timed (`config.detector`; None: none)."""
     from mot_pipeline.bench.report import machine_info, new_report
     from mot_pipeline.threads import set_threads
 
@@ -481,22 +641,36 @@ def run(
     frames = {r: load_frames(sources[r], *RESOLUTIONS[r], count) for r in config.resolutions}
     subjects = [build_estimator(method, config) for method in config.methods]
     fixed = _fixed_scales(subjects, frames, config)
+    detector = make_detector(config.detector, config.device) if config.detector else None
     threads = set_threads(config.threads)  # after the models: loading may reset it
     info = machine_info(config.device)
     log(
         f"mot-bench speed: {info['cpu']}, {threads} threads, device {config.device}, "
-        f"torch {info['torch']}; budget {config.budget_s:g} s per point"
+        f"torch {info['torch']}; budget {config.budget_s:g} s per point; "
+        f"detector {config.detector or 'not timed'}"
     )
     rows: list[dict[str, Any]] = []
+    detector_rows: list[dict[str, Any]] = []
     for resolution in config.resolutions:
+        if detector is not None:
+            detector_rows.append(
+                _time_detector(detector, resolution, frames[resolution], config, threads)
+            )
+            log(_log_detector(detector_rows[-1]))
+        _check_threads(threads, f"before timing the trackers ({resolution})")
         for subject in subjects:
             scale = fixed.get(subject.method, {}).get(resolution)
             estimator = subject.estimator if scale is None else subject.with_frame_scale(scale)
             rows += _measure_method(
                 estimator, subject.method, resolution, frames[resolution], config, info, log
             )
+    if detector is not None:
+        add_ratios(rows, detector_rows)
     settings = _settings(config, threads, fixed, subjects, sources)
-    report = new_report("speed", command, info, settings, rows=rows, summary=summarize(rows))
+    tables: dict[str, Any] = {"rows": rows, "summary": summarize(rows, detector_rows)}
+    if detector is not None:
+        tables["detector_rows"] = detector_rows
+    report = new_report("speed", command, info, settings, **tables)
     _write(report, output, log=log, plots=plots)
     return report
 
@@ -525,6 +699,8 @@ def _settings(
         "seed": config.seed,
         "sources": {r: str(p) for r, p in sources.items()},
         "stages": list(STAGES),
+        "detector": config.detector,
+        **({"ratio_to_detector": RATIO_RULE} if config.detector else {}),
     }
 
 
@@ -540,7 +716,7 @@ def _write(
     if text:
         log(text)
     figures = {
-        FPS_PLOT: lambda: plot.speed_fps(rows),
+        FPS_PLOT: lambda: plot.speed_fps(rows, report.get("detector_rows", ())),
         STAGE_PLOT: lambda: plot.speed_stages(rows, method=STAGE_METHOD),
     }
     write(output, report, figures=figures if plots else {}, log=log)

@@ -71,6 +71,26 @@ def _paths(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help=what)
 
 
+def _timed_detector(p: argparse.ArgumentParser, default: str) -> None:
+    """`--detector` (the detector timed beside the trackers) or `--no-detector`."""
+    detector = p.add_mutually_exclusive_group()
+    detector.add_argument(
+        "--detector",
+        default=default,
+        metavar="{yolo11n,yolov8n,MODEL_PATH}",
+        help="the detector timed on the same frames, for the 'x det' column: an embedded "
+        "YOLO name or an ultralytics model path, as for mot-run "
+        f"(default {default})",
+    )
+    detector.add_argument(
+        "--no-detector",
+        dest="detector",
+        action="store_const",
+        const=None,
+        help="time the trackers only",
+    )
+
+
 def _speed_parser(sub: Any) -> None:
     from mot_pipeline.bench import speed
 
@@ -122,6 +142,7 @@ def _speed_parser(sub: Any) -> None:
         "../shared TUD-Stadtmitte for VGA, people.mp4 for HD, else the sample)",
     )
     s.add_argument("--seed", type=int, default=0, help="target placement seed")
+    _timed_detector(s, speed.DEFAULT_DETECTOR)
     s.set_defaults(run=_speed)
 
 
@@ -241,6 +262,7 @@ def _speed(args: argparse.Namespace, log, command: str) -> None:
         stages=args.stages,
         seed=args.seed,
         sources=sources,
+        detector=args.detector,
     )
     speed.run(config, args.output, log=log, command=command)
 
