@@ -14,6 +14,7 @@ import pytest
 from helpers import REPO, SAMPLE, SHARED, small_sequence
 
 from mot_pipeline.bench import accuracy, mvot, report, speed, tracker_config, variants
+from mot_pipeline.bench import report as report_mod
 from mot_pipeline.cli.bench import main
 from mot_pipeline.motchallenge import MotRows
 
@@ -314,6 +315,8 @@ def test_accuracy_tiny_and_cache(tmp_path, capsys, monkeypatch):
     assert [(r["method"], r["detect_every"]) for r in rows] == [
         ("kalman", 1), ("kalman", 5), ("hold", 1), ("hold", 5)
     ]  # fmt: skip
+    front = report_mod.pareto_front([(r["MOTA"], r["fps_e2e"]) for r in rows])
+    assert [r["on_front"] for r in rows] == front and any(front)
     for r in rows:
         assert -1.0 <= r["MOTA"] <= 1.0 and 0.0 <= r["IDF1"] <= 1.0 and 0.0 <= r["HOTA"] <= 1.0
         assert r["IDSW"] >= 0 and r["frames"] == 10
@@ -324,6 +327,7 @@ def test_accuracy_tiny_and_cache(tmp_path, capsys, monkeypatch):
     assert report["settings"]["cache_frames_detected"] == 10
     md = (out / accuracy.ACCURACY_MD).read_text()
     assert md.count("| kalman |") == 2 and md.count("| hold |") == 2
+    assert "| fps | fps e2e | front |" in md and md.count(" yes |") == sum(front)
     assert png_ok(out / accuracy.ACCURACY_PLOT)
     assert (out / accuracy.RESULTS_DIR / "kalman-k5" / "TUD-Campus.txt").is_file()
 

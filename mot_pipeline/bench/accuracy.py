@@ -16,6 +16,11 @@ per-frame detector time on detector frames plus the lookup and clipping, and tra
 of `Pipeline.step` (propagation, association, lifecycle). `fps` leaves out decoding, as
 `mot-run`'s `fps` does. Writing result files is not counted.
 
+The trade-off: a row is `on_front` when no other (method, k) has both a higher-or-equal MOTA
+and a higher-or-equal fps_e2e, one of them strictly (the Pareto front over all rows); the
+table's 'front' column and the plot mark those settings, the only ones worth picking for
+MOTA at a given speed.
+
 The sweep: detections first (cached, or detected once), then every method x interval over all
 sequences (`_Sweep.point`), then one report (`report.write`: accuracy.json, accuracy.md, the
 accuracy-against-fps plot).
@@ -31,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mot_pipeline.bench.report import MISSING, markdown_header, markdown_table
+from mot_pipeline.bench.report import MISSING, markdown_header, markdown_table, pareto_front
 from mot_pipeline.config import RunConfig
 from mot_pipeline.errors import InputError
 from mot_pipeline.pipeline import rate
@@ -43,6 +48,7 @@ ACCURACY_MD = "accuracy.md"
 ACCURACY_PLOT = "accuracy.png"
 RESULTS_DIR = "results"
 TABLE_METRICS = ("MOTA", "IDF1", "HOTA", "IDSW")
+FRONT_AXES = ("MOTA", "fps_e2e")  # the Pareto front's axes, both higher-is-better
 ROW_METRICS = ("MOTA", "IDF1", "HOTA", "MOTP", "IDSW", "FP", "FN", "num_frames", "DetA", "AssA")
 
 
@@ -251,16 +257,26 @@ class _Sweep:
         return unit.name, self.gts[unit.name], rows, info
 
 
+def mark_front(rows: Sequence[dict[str, Any]]) -> None:
+    """Set each row's `on_front`: no other (method, k) has both a higher-or-equal MOTA and a
+    higher-or-equal fps_e2e, one of them strictly (`report.pareto_front`)."""
+    front = pareto_front([(r.get(FRONT_AXES[0]), r.get(FRONT_AXES[1])) for r in rows])
+    for row, on in zip(rows, front, strict=True):
+        row["on_front"] = on
+
+
 def format_markdown(rows: Sequence[dict[str, Any]], header: str = "") -> str:
-    """A markdown table, one row per (method, k); scores in percent."""
-    cols = ["method", "k", *TABLE_METRICS, "fps", "fps e2e"]
+    """A markdown table, one row per (method, k); scores in percent; 'front': on the
+    MOTA / fps e2e Pareto front ('yes')."""
+    cols = ["method", "k", *TABLE_METRICS, "fps", "fps e2e", "front"]
     return markdown_table(cols, map(_cells, rows), header)
 
 
 def _cells(row: dict[str, Any]) -> list[str]:
     scores = [_metric_cell(m, row.get(m)) for m in TABLE_METRICS]
     fps = [f"{row['fps']:.1f}", f"{row['fps_e2e']:.1f}"]
-    return [row["method"], str(row["detect_every"]), *scores, *fps]
+    front = "yes" if row.get("on_front") else ""
+    return [row["method"], str(row["detect_every"]), *scores, *fps, front]
 
 
 def _metric_cell(metric: str, value: Any) -> str:
@@ -310,6 +326,7 @@ def run(
     )
     sweep = _Sweep(config, units, gts, detections, built, Path(output))
     rows, sequence_rows = sweep.run(methods, ks, progress)
+    mark_front(rows)
     settings = _settings(config, units, paths, threads, cache)
     report = new_report("accuracy", command, info, settings, rows=rows, sequence_rows=sequence_rows)
     _write(report, output, log=log, plots=plots)
@@ -332,6 +349,8 @@ def _settings(
         "cache_frames_hit": cache.hits,
         "cache_frames_detected": cache.misses,
         "fps_e2e": "frames / (decode_s + detect_s + track_s); detect_s from the cache",
+        "on_front": "on the Pareto front of all rows: no other row has both a higher-or-equal "
+        "MOTA and a higher-or-equal fps_e2e, one of them strictly",
     }
 
 

@@ -101,34 +101,20 @@ def accuracy_tradeoff(
     rows: Sequence[Row], metrics: Sequence[str] = ("MOTA", "IDF1", "HOTA")
 ) -> Any:
     """Accuracy against end-to-end fps, one line per method over its detect-every values
-    (each point labelled k=K): the trade-off a user picks a setting from."""
+    (each point labelled k=K): the trade-off a user picks a setting from. Each panel draws
+    its Pareto front (higher metric and higher fps, over all methods) as a black line through
+    the settings on it, ringed; in the MOTA panel these are the rows' `on_front`."""
     fig, axes = _figure(len(metrics))
     methods = list(dict.fromkeys(r["method"] for r in rows))
     for ax, metric in zip(axes, metrics, strict=True):
+        plotted = [r for r in rows if r.get(metric) is not None and r.get("fps_e2e") is not None]
         for method in methods:
             pts = sorted(
-                (
-                    r
-                    for r in rows
-                    if r["method"] == method
-                    and r.get(metric) is not None
-                    and r.get("fps_e2e") is not None
-                ),
-                key=lambda r: r["detect_every"],
+                (r for r in plotted if r["method"] == method), key=lambda r: r["detect_every"]
             )
-            if not pts:
-                continue
-            xs = [r["fps_e2e"] for r in pts]
-            ys = [100.0 * r[metric] for r in pts]
-            ax.plot(xs, ys, "-o", label=method)
-            for r, x, y in zip(pts, xs, ys, strict=True):
-                ax.annotate(
-                    f"k={r['detect_every']}",
-                    (x, y),
-                    textcoords="offset points",
-                    xytext=(3, 3),
-                    fontsize=7,
-                )
+            if pts:
+                _method_line(ax, method, pts, metric)
+        _front_line(ax, plotted, metric)
         ax.set_xscale("log")
         ax.set_xlabel("end-to-end fps (decode + detect + track)")
         ax.set_ylabel(f"{metric} (%)")
@@ -136,3 +122,35 @@ def accuracy_tradeoff(
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     return fig
+
+
+def _method_line(ax: Any, method: str, pts: Sequence[Row], metric: str) -> None:
+    """One method's points over k, each labelled k=K."""
+    xs = [r["fps_e2e"] for r in pts]
+    ys = [100.0 * r[metric] for r in pts]
+    ax.plot(xs, ys, "-o", label=method)
+    for r, x, y in zip(pts, xs, ys, strict=True):
+        ax.annotate(
+            f"k={r['detect_every']}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=7
+        )
+
+
+def _front_line(ax: Any, rows: Sequence[Row], metric: str) -> None:
+    """The Pareto front of `rows` in (fps_e2e, metric): a line through its points, ringed."""
+    from mot_pipeline.bench.report import pareto_front
+
+    on = pareto_front([(r[metric], r["fps_e2e"]) for r in rows])
+    front = sorted((r["fps_e2e"], 100.0 * r[metric]) for r, o in zip(rows, on, strict=True) if o)
+    if not front:
+        return
+    xs, ys = zip(*front, strict=True)
+    ax.plot(xs, ys, "-", color="black", linewidth=1, alpha=0.6, zorder=1)
+    ax.plot(
+        xs,
+        ys,
+        "o",
+        markersize=11,
+        markerfacecolor="none",
+        markeredgecolor="black",
+        label="Pareto front (higher is better)",
+    )

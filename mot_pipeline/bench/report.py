@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import numbers
 import os
 import platform
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -75,6 +76,26 @@ def cell(value: Any, fmt: str) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return MISSING
     return format(value, fmt)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and math.isfinite(value)
+
+
+def pareto_front(points: Sequence[Sequence[Any]]) -> list[bool]:
+    """Which of `points` (tuples of numbers, every coordinate: higher is better) no other point
+    dominates, i.e. is at least as good in every coordinate and better in one. A point with a
+    missing (None) or non-finite coordinate is neither on the front nor dominates; equal
+    points are all on it."""
+    valid = [all(_finite(v) for v in p) for p in points]
+
+    def dominated(p: Sequence[Any]) -> bool:
+        return any(
+            ok and all(a >= b for a, b in zip(q, p, strict=True)) and tuple(q) != tuple(p)
+            for q, ok in zip(points, valid, strict=True)
+        )
+
+    return [ok and not dominated(p) for p, ok in zip(points, valid, strict=True)]
 
 
 def markdown_table(columns: Sequence[str], rows: Iterable[Sequence[str]], header: str = "") -> str:
