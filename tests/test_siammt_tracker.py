@@ -10,7 +10,7 @@ import torch
 from mot_pipeline.boxes import iou_matrix, xyxy_to_cxcywh
 from trackers import MotionEstimator, PriorBoxes, create
 from trackers.motion_prior import MotionPriorConfig
-from trackers.siammt import backbone, xcorr
+from trackers.siammt import backends, xcorr
 from trackers.siammt.config import SiamMTConfig
 from trackers.siammt.crop import cell_size
 from trackers.siammt.tracker import SiamMT, build
@@ -381,9 +381,7 @@ def test_prior_boxes_are_the_kalman_estimators(seq):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_cpu(seq):
     # float32 on both: "auto" picks bf16 on CPUs with AMX only.
-    configs = [
-        SiamMTConfig(device=d, motion=None, backbone_dtype="float32") for d in ("cpu", "cuda")
-    ]
+    configs = [SiamMTConfig(device=d, motion=None, precision="f32") for d in ("cpu", "cuda")]
     _, outputs = _side_by_side(seq, configs, frames=3)
     for (a, _), (b, _) in outputs:
         np.testing.assert_allclose(a, b, atol=0.1)
@@ -392,20 +390,20 @@ def test_cuda_matches_cpu(seq):
 def test_bfloat16_backbone_tracks_like_float32(seq):
     """The opt-in bf16 backbone (heads in float32) follows the same people: after 5 frames
     every box overlaps its float32 twin by IoU > 0.8; an unknown dtype is refused."""
-    configs = [SiamMTConfig(motion=None, backbone_dtype=d) for d in ("float32", "bfloat16")]
+    configs = [SiamMTConfig(motion=None, precision=d) for d in ("f32", "bf16")]
     _, outputs = _side_by_side(seq, configs, frames=5)
     (a, _), (b, _) = outputs[-1]
     assert np.diag(iou_matrix(a, b)).min() > 0.8
-    with pytest.raises(ValueError, match="backbone_dtype"):
-        SiamMTConfig(backbone_dtype="float16")
+    with pytest.raises(ValueError, match="precision"):
+        SiamMTConfig(precision="float16")
 
 
-def test_auto_backbone_dtype_is_bfloat16_only_on_cpus_with_amx(monkeypatch):
-    cpu = torch.device("cpu")
-    for native, expected in ((True, torch.bfloat16), (False, torch.float32)):
-        monkeypatch.setattr(backbone, "cpu_has_amx_bf16", lambda native=native: native)
-        assert backbone.resolve_dtype("auto", cpu) == expected
-        assert backbone.resolve_dtype("auto", torch.device("cuda")) == torch.float32
-        assert backbone.resolve_dtype("float32", cpu) == torch.float32
-    phi = SiamMT(SiamMTConfig(backbone_dtype="auto")).backbone
-    assert next(phi.net.parameters()).dtype == phi.dtype
+def test_auto_precision_is_bf16_only_on_cpus_with_amx(monkeypatch):
+    for native, expected in ((True, "bf16"), (False, "f32")):
+        monkeypatch.setattr(backends, "cpu_has_amx_bf16", lambda native=native: native)
+        choice = backends.resolve(SiamMTConfig(precision="auto"))
+        assert (choice.precision, choice.reason) == (expected, "auto")
+        assert backends.resolve(SiamMTConfig(precision="auto", device="cuda")).precision == "f32"
+    assert backends.resolve(SiamMTConfig()) == backends.Choice("torch", "f32", "set")
+    phi = SiamMT(SiamMTConfig(precision="bf16")).backbone
+    assert next(phi.net.parameters()).dtype == torch.bfloat16 and phi.name == "torch bf16"

@@ -28,7 +28,6 @@ from mot_pipeline.errors import InputError
 STRIDE = 8
 RECEPTIVE_FIELD = 87
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "FDSiamfc_30.pth"
-DTYPES = ("float32", "bfloat16", "auto")
 FULL_WIDTHS = (96, 256, 384, 384, 256)
 # siamfc-pytorch's BatchNorm eps: the statistics in its checkpoints were estimated with it.
 SIAMFC_BN_EPS = 1e-6
@@ -208,14 +207,3 @@ def load_backbone(weights: str | Path | None, activation: str, device: torch.dev
     channels-last on CPU, where its convs run faster."""
     net = load_alexnet(weights or DEFAULT_WEIGHTS, activation=activation, device=device)
     return net.to(memory_format=torch.channels_last) if device.type == "cpu" else net
-
-
-def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    """The backbone's dtype for setting `name` (one of `DTYPES`): "auto" is bfloat16 on CPUs
-    with AMX-BF16 (where it is measured faster, `cpu_has_amx_bf16`), float32 elsewhere."""
-    if name not in DTYPES:
-        raise ValueError(f"unknown backbone dtype {name!r}; choose from {DTYPES}")
-    if name == "auto":
-        amx = device.type == "cpu" and cpu_has_amx_bf16()
-        return torch.bfloat16 if amx else torch.float32
-    return getattr(torch, name)

@@ -74,9 +74,13 @@ class SiamMTConfig(SiamParams):
     the motion prior (the baselines have none, as in the paper's comparison)."""
 
     motion: MotionPriorConfig | None = field(default_factory=MotionPriorConfig)
-    # Backbone arithmetic; "auto": bfloat16 on CPUs with AMX-BF16, float32 elsewhere. The heads
+    # φ's inference backend and arithmetic (`backends.py`; "auto": see `backends.resolve`).
+    # torch runs f32 or bf16 on any device; openvino f32, bf16 or int8 on the CPU. The heads
     # always run in float32.
-    backbone_dtype: Literal["float32", "bfloat16", "auto"] = "float32"
+    backend: Literal["torch", "openvino", "auto"] = "torch"
+    precision: Literal["f32", "bf16", "int8", "auto"] = "f32"
+    cache_dir: str | None = None  # OpenVINO models built from the weights; None: the default
+    int8_calibration: str | None = None  # a sequence with gt to calibrate on; None: the sample
     # "siamfc": the exemplar region maps onto SiamFC's 127-px exemplar image (the field of view
     # the shipped weights were trained with); "paper": onto the 6 x 6 exemplar (Fig. 7c).
     field_of_view: Literal["siamfc", "paper"] = "siamfc"

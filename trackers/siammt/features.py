@@ -16,7 +16,7 @@ Cache: the features of the last extracted region, keyed by the frame's index, so
 the frame just propagated (the pipeline's detector frames) reuses them: one backbone pass a
 frame.
 
-Backend: `TorchBackbone` runs φ; another inference backend plugs in with the same call.
+Backend: any `backends.Backbone` (torch or OpenVINO) runs φ over the region.
 """
 
 from __future__ import annotations
@@ -28,14 +28,8 @@ import cv2
 import numpy as np
 import torch
 
-from trackers.siammt.backbone import (
-    RECEPTIVE_FIELD,
-    STRIDE,
-    AlexNet,
-    load_backbone,
-    output_size,
-    resolve_dtype,
-)
+from trackers.siammt.backbone import RECEPTIVE_FIELD, STRIDE, output_size
+from trackers.siammt.backends import Backbone
 from trackers.siammt.config import SiamMTConfig
 from trackers.siammt.crop import valid_input_size
 from trackers.siammt.timing import StageTimer
@@ -43,30 +37,6 @@ from trackers.siammt.timing import StageTimer
 # Smallest multiple of S that is >= K: a feature cell whose receptive field starts this far
 # outside the frame sees only padding, so clamping samples to it is exact.
 FULL_PAD = STRIDE * math.ceil(RECEPTIVE_FIELD / STRIDE)
-
-
-class TorchBackbone:
-    """φ in torch. The seam for inference backends: called with the padded region as a
-    (1, 3, H, W) channels-last tensor of `input_dtype` (BGR), it returns the (Hf, Wf, C) float32
-    features, channels-last."""
-
-    def __init__(self, config: SiamMTConfig) -> None:
-        self.device = torch.device(config.device)
-        self.dtype = resolve_dtype(config.backbone_dtype, self.device)
-        net: AlexNet = load_backbone(config.weights, config.activation, self.device)
-        self.net = net.take_bgr().to(self.dtype)
-        # On the CPU the region is written straight in the net's dtype; on CUDA as uint8, and
-        # converted there.
-        self.input_dtype = self.dtype if self.device.type == "cpu" else torch.uint8
-
-    @property
-    def out_channels(self) -> int:
-        return self.net.out_channels
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.device.type != "cpu":
-            x = x.to(self.device).to(self.dtype)
-        return self.net(x)[0].permute(1, 2, 0).float().contiguous()
 
 
 @dataclass
@@ -106,7 +76,7 @@ class FrameFeatures:
 class FeatureExtractor:
     """Features of the frame region that covers given sample areas, resized, cached."""
 
-    def __init__(self, config: SiamMTConfig, backbone: TorchBackbone) -> None:
+    def __init__(self, config: SiamMTConfig, backbone: Backbone) -> None:
         self.config, self.backbone = config, backbone
         pad = FULL_PAD if config.border_pad is None else config.border_pad
         self._pad = STRIDE * math.ceil(int(pad) / STRIDE)

@@ -20,9 +20,10 @@ import torch
 from mot_pipeline.types import check_frame
 from trackers import MotionEstimator
 from trackers.motion_prior import with_motion_prior
+from trackers.siammt.backends import make_backbone
 from trackers.siammt.config import SiamMTConfig
 from trackers.siammt.crop import cell_size, kappa
-from trackers.siammt.features import FeatureExtractor, TorchBackbone
+from trackers.siammt.features import FeatureExtractor
 from trackers.siammt.response import PeakFinder, apply_update, probability
 from trackers.siammt.targets import Targets
 from trackers.siammt.timing import StageTimer
@@ -39,7 +40,7 @@ class SiamMT:
     def __init__(self, config: SiamMTConfig | None = None) -> None:
         self.config = c = config or SiamMTConfig()
         self.device = torch.device(c.device)
-        self.backbone = TorchBackbone(c)
+        self.backbone = make_backbone(c)
         self.features = FeatureExtractor(c, self.backbone)
         self.response_size = c.search_cells - c.exemplar_cells + 1
         self.peaks = PeakFinder(c, self.response_size, self.device)
