@@ -114,6 +114,8 @@ class SpeedConfig:
     seed: int = 0
     sources: Mapping[str, str | Path] = field(default_factory=dict)
     detector: str | None = DEFAULT_DETECTOR  # a YOLO name or model path; None: not timed
+    # A method's own settings (its config dataclass) to start from, e.g. SiamMT's backend.
+    tracker_configs: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = [r for r in self.resolutions if r not in RESOLUTIONS]
@@ -221,7 +223,8 @@ def build_estimator(method: str, config: SpeedConfig) -> Subject:
 
     check_methods([method])
     settings = {"partial": config.partial, "profile": config.stages}
-    tracker, chosen = tracker_config(method, device=config.device, **settings)
+    base = config.tracker_configs.get(method)
+    tracker, chosen = tracker_config(method, base, device=config.device, **settings)
     fields = {name: name for name in settings if name in chosen}
     return Subject(method, tracker, trackers.create(method, tracker), fields)
 
@@ -696,6 +699,7 @@ def _settings(
         "frame_scale": fixed,
         "stages_timed": config.stages,
         "config_fields_set": {s.method: s.fields for s in subjects},
+        "tracker_configs": {m: dataclasses.asdict(c) for m, c in config.tracker_configs.items()},
         "seed": config.seed,
         "sources": {r: str(p) for r, p in sources.items()},
         "stages": list(STAGES),

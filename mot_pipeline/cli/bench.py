@@ -97,6 +97,11 @@ def _speed_parser(sub: Any) -> None:
     s = sub.add_parser("speed", help="fps against the number of tracked objects (paper Fig. 9, 10)")
     _common(s, speed.DEFAULT_METHODS)
     s.add_argument(
+        "--config",
+        metavar="YAML",
+        help="a mot-run preset: its tracker_options apply to its tracker (e.g. SiamMT's backend)",
+    )
+    s.add_argument(
         "--resolution",
         nargs="+",
         choices=sorted(speed.RESOLUTIONS),
@@ -263,8 +268,19 @@ def _speed(args: argparse.Namespace, log, command: str) -> None:
         seed=args.seed,
         sources=sources,
         detector=args.detector,
+        tracker_configs=_preset_tracker(args.config),
     )
     speed.run(config, args.output, log=log, command=command)
+
+
+def _preset_tracker(path: str | None) -> dict:
+    """{tracker: its config} from a mot-run preset's `tracker` and `tracker_options`."""
+    if path is None:
+        return {}
+    from mot_pipeline.config import load_config, tracker_config
+
+    run = load_config(path)
+    return {run.tracker: tracker_config(run, path)}
 
 
 def _accuracy(args: argparse.Namespace, log, command: str) -> None:
