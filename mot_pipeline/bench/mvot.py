@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,8 @@ class MvotConfig:
     params: MvotParams = field(default_factory=MvotParams)
     device: str | None = None
     threads: int | None = None
+    # A method's own settings (its config dataclass) to start from, e.g. SiamMT's backend.
+    tracker_configs: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.methods:
@@ -382,7 +384,9 @@ def run(
         for s in sources
     }
     estimators = {
-        m: trackers.create(m, tracker_config(m, device=config.device)[0])
+        m: trackers.create(
+            m, tracker_config(m, config.tracker_configs.get(m), device=config.device)[0]
+        )
         for m in dict.fromkeys(config.methods)
     }
     threads = set_threads(config.threads)  # after the models: loading may reset it

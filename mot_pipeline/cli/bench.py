@@ -96,11 +96,7 @@ def _speed_parser(sub: Any) -> None:
 
     s = sub.add_parser("speed", help="fps against the number of tracked objects (paper Fig. 9, 10)")
     _common(s, speed.DEFAULT_METHODS)
-    s.add_argument(
-        "--config",
-        metavar="YAML",
-        help="a mot-run preset: its tracker_options apply to its tracker (e.g. SiamMT's backend)",
-    )
+    _preset(s)
     s.add_argument(
         "--resolution",
         nargs="+",
@@ -179,12 +175,21 @@ def _accuracy_parser(sub: Any) -> None:
     a.set_defaults(run=_accuracy)
 
 
+def _preset(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        metavar="YAML",
+        help="a mot-run preset: its tracker_options apply to its tracker (e.g. SiamMT's backend)",
+    )
+
+
 def _mvot_parser(sub: Any) -> None:
     from mot_pipeline.bench import mvot
 
     m = sub.add_parser("mvot", help="VOT accuracy/robustness from gt starts (paper Sec. 4.2)")
     _paths(m, "MOTChallenge sequences or split dirs with gt/gt.txt")
     _common(m, mvot.DEFAULT_METHODS)
+    _preset(m)
     m.add_argument(
         "--realtime-fps",
         nargs="*",
@@ -310,6 +315,7 @@ def _mvot(args: argparse.Namespace, log, command: str) -> None:
         params=mvot.MvotParams(burn_in=args.burn_in, max_gap=args.max_gap),
         device=args.device,
         threads=args.threads,
+        tracker_configs=_preset_tracker(args.config),
     )
     mvot.run(args.paths, args.output, config, progress=not args.quiet, log=log, command=command)
 

@@ -109,9 +109,9 @@ class OpenVinoBackbone:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self._request is None:
             self._request = self._compile().create_infer_request()
-        nhwc = x.permute(0, 2, 3, 1).numpy()  # channels-last memory: a view, no copy
-        out = self._request.infer([np.ascontiguousarray(nhwc)])[0]
-        return torch.from_numpy(np.array(out[0], dtype=np.float32))  # the request reuses its output
+        nhwc = np.ascontiguousarray(x.permute(0, 2, 3, 1).numpy())  # channels-last: a view
+        out = self._request.infer([nhwc], share_inputs=True, share_outputs=True)[0]
+        return torch.from_numpy(np.array(out[0], dtype=np.float32))  # the request reuses `out`
 
     def _compile(self):
         import openvino as ov

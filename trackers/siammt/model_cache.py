@@ -23,7 +23,7 @@ import torch
 from trackers.siammt.backbone import DEFAULT_WEIGHTS, input_size, load_backbone
 from trackers.siammt.config import SiamMTConfig
 
-FORMAT_VERSION = 1  # bump when the built model changes for the same inputs
+FORMAT_VERSION = 2  # bump when the built model changes for the same inputs
 CACHE_ENV = "MOT_PIPELINE_CACHE"  # overrides the default cache root
 EXAMPLE_CELLS = 22  # the example input for tracing: one search area's size
 FILES = ("model.xml", "model.bin")

@@ -4,7 +4,8 @@ The calibration set is search regions, not whole frames: around each gt person o
 frames of a sequence (default: the bundled sample), the frame resized so that the median
 person's score-map cell is S px (the tracker's resize policy) and cut to the region that covers
 the person's three search scales, padded with the frame's mean colour as the tracker pads.
-Weights are quantised per channel (NNCF's default for convolutions), activations per tensor.
+Weights are quantised per channel (NNCF's default for convolutions), activations per tensor,
+with NNCF's full bias correction.
 """
 
 from __future__ import annotations
@@ -75,4 +76,5 @@ def quantize(model: Any, config: SiamMTConfig) -> Any:
     if not regions:
         raise InputError("no gt people to calibrate int8 on", calibration_sequence(config))
     dataset = nncf.Dataset(regions)
-    return nncf.quantize(model, dataset, subset_size=len(regions))
+    # Full bias correction: feature error 4.8 -> 3.4 % at the same speed (docs/DECISIONS.md).
+    return nncf.quantize(model, dataset, subset_size=len(regions), fast_bias_correction=False)
