@@ -398,7 +398,8 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def write_metrics_json(report: Report, path: str | Path) -> Path:
-    """Write the report as JSON, atomically (a metrics file is derived data: it is replaced)."""
+def write_metrics_json(report: Report, path: str | Path, *, overwrite: bool = True) -> Path:
+    """Write the report as JSON, atomically. An existing file is replaced (the default: callers
+    such as `mot-run` refuse it up front) or, with `overwrite=False`, refused (`InputError`)."""
     text = json.dumps(jsonable(report), indent=2, allow_nan=False) + "\n"
-    return atomic_write_text(path, text, overwrite=True)
+    return atomic_write_text(path, text, overwrite=overwrite)

@@ -1,7 +1,8 @@
 """`mot-eval RESULTS_DIR GT_ROOT`: score any tracker's MOTChallenge result files.
 
 Each `RESULTS_DIR/<name>.txt` is scored against `GT_ROOT/<name>/gt/gt.txt` (GT_ROOT may also be
-one sequence directory). Prints a table and writes `RESULTS_DIR/metrics.json` (or `--output`).
+one sequence directory). Prints a table and writes `RESULTS_DIR/metrics.json` (or `--output`);
+an existing metrics file is refused, before any scoring, unless `--overwrite`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"metrics JSON path (default: RESULTS_DIR/{METRICS_NAME})",
     )
     p.add_argument("--sequences", nargs="+", metavar="NAME", help="score only these sequences")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing metrics file")
     return p
 
 
@@ -85,9 +87,12 @@ def run(args: argparse.Namespace) -> int:
         format_table,
         write_metrics_json,
     )
+    from mot_pipeline.fileio import check_writable
     from mot_pipeline.motchallenge import read_mot_file, read_seqinfo
 
+    output = args.output if args.output is not None else args.results_dir / METRICS_NAME
     pairs, skipped = find_pairs(args.results_dir, args.gt_root, args.sequences)
+    check_writable(output, args.overwrite)  # refuse up front, before any reading or scoring
     if skipped:
         print(f"skipped (no ground truth): {', '.join(skipped)}")
     items = []
@@ -98,8 +103,7 @@ def run(args: argparse.Namespace) -> int:
         items.append(SequencePair(name, gt, result, info))
     report = evaluate(items)
     print(format_table(report))
-    output = args.output if args.output is not None else args.results_dir / METRICS_NAME
-    write_metrics_json(report, output)
+    write_metrics_json(report, output, overwrite=args.overwrite)
     print(f"metrics written to {output}")
     return 0
 

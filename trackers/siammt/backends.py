@@ -46,9 +46,9 @@ class Choice:
 
 
 def resolve(config: SiamMTConfig) -> Choice:
-    """The backend and precision to run. "auto": OpenVINO on the CPU (faster than torch at
-    every precision measured), torch elsewhere; bf16 where the CPU has AMX-BF16, f32 otherwise
-    (int8 is never chosen automatically)."""
+    """The backend and precision to run. "auto": OpenVINO on the CPU (as fast as torch in f32,
+    faster in bf16 with AMX: docs/DECISIONS.md), torch elsewhere; bf16 where the CPU has
+    AMX-BF16, f32 otherwise (int8 is never chosen automatically: it costs accuracy)."""
     cpu = torch.device(config.device).type == "cpu"
     backend, reason = config.backend, "set"
     if backend == "auto":
