@@ -101,3 +101,29 @@ def test_unknown_requested_sequence_exits_2(
 ) -> None:
     assert main([str(results), str(gt_root), "--sequences", "MOT17-02"]) == 2
     assert "no result file for MOT17-02" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("use_output", [False, True])
+def test_existing_metrics_refused_unless_overwrite(
+    use_output: bool,
+    results: Path,
+    gt_root: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    metrics = tmp_path / "m.json" if use_output else results / "metrics.json"
+    metrics.write_text("earlier\n")
+    argv = [str(results), str(gt_root)] + (["--output", str(metrics)] if use_output else [])
+    # Refused up front, before any result file is read: a malformed one is not reported.
+    (results / "TUD-Campus.txt").write_text("1,1,10,oops,50,50,1,-1,-1,-1\n")
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert err == [f"mot-eval: error: {metrics}: exists; pass --overwrite"]
+    assert captured.out == ""
+    assert metrics.read_text() == "earlier\n"
+
+    shutil.copy(gt_root / "TUD-Campus" / "gt" / "gt.txt", results / "TUD-Campus.txt")
+    assert main([*argv, "--overwrite"]) == 0
+    assert json.loads(metrics.read_text())["overall"]["IDF1"] == pytest.approx(1.0)
+    assert [p.name for p in metrics.parent.glob(".*.tmp")] == []

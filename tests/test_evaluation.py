@@ -418,6 +418,10 @@ def test_table_and_json(tmp_path: Path) -> None:
     assert set(METRIC_KEYS) <= set(data["sequences"]["b"])
     write_metrics_json(report, path)  # metrics are derived data: replaced without asking
     assert [p.name for p in path.parent.iterdir()] == ["metrics.json"]
+    path.write_text("earlier\n")
+    with pytest.raises(InputError, match="exists; pass --overwrite"):
+        write_metrics_json(report, path, overwrite=False)
+    assert path.read_text() == "earlier\n"
 
 
 def test_sequence_names_must_be_unique(tmp_path: Path) -> None:

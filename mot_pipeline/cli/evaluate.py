@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mot_pipeline.errors import InputError
+from mot_pipeline.fileio import check_writable
 
 PROG = "mot-eval"
 RESULT_SUFFIX = ".txt"
@@ -80,6 +81,9 @@ def find_pairs(
 
 
 def run(args: argparse.Namespace) -> int:
+    output = args.output if args.output is not None else args.results_dir / METRICS_NAME
+    pairs, skipped = find_pairs(args.results_dir, args.gt_root, args.sequences)
+    check_writable(output, args.overwrite)  # refuse up front, before any reading or scoring
     # Heavy imports (motmetrics/pandas, TrackEval) only once the arguments are valid.
     from mot_pipeline.evaluation import (
         SequencePair,
@@ -87,12 +91,8 @@ def run(args: argparse.Namespace) -> int:
         format_table,
         write_metrics_json,
     )
-    from mot_pipeline.fileio import check_writable
     from mot_pipeline.motchallenge import read_mot_file, read_seqinfo
 
-    output = args.output if args.output is not None else args.results_dir / METRICS_NAME
-    pairs, skipped = find_pairs(args.results_dir, args.gt_root, args.sequences)
-    check_writable(output, args.overwrite)  # refuse up front, before any reading or scoring
     if skipped:
         print(f"skipped (no ground truth): {', '.join(skipped)}")
     items = []
