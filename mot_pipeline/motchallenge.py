@@ -508,12 +508,22 @@ class ResultWriter:
             self._closed = True
 
 
+ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold
+ZIP_FILE_MODE = 0o100644  # a regular file, rw-r--r--
+ZIP_COMPRESS_LEVEL = 6  # zlib's default, fixed here so that archives do not depend on it
+
+
 def write_submission_zip(
     result_files: Iterable[str | Path], zip_path: str | Path, overwrite: bool = False
 ) -> Path:
     """Pack result files into a MOTChallenge submission archive (each file at the archive root,
-    as the server expects). Atomic; duplicate file names or missing files raise `InputError`."""
-    files = [Path(p) for p in result_files]
+    as the server expects). Atomic; duplicate file names or missing files raise `InputError`.
+
+    Reproducible: the same file contents give a byte-identical archive whenever and wherever
+    they are packed (members sorted by name, each with a fixed time, permissions and deflate
+    level; nothing is taken from the files' metadata).
+    """
+    files = sorted((Path(p) for p in result_files), key=lambda p: p.name)
     names = [p.name for p in files]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -523,8 +533,12 @@ def write_submission_zip(
             raise InputError("result file not found", p)
 
     def write(f: IO[bytes]) -> None:
-        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        with zipfile.ZipFile(f, "w") as zf:
             for p in files:
-                zf.write(p, arcname=p.name)
+                info = zipfile.ZipInfo(p.name, date_time=ZIP_DATE_TIME)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.create_system = 3  # Unix, so that the permissions below are read as such
+                info.external_attr = ZIP_FILE_MODE << 16
+                zf.writestr(info, p.read_bytes(), compresslevel=ZIP_COMPRESS_LEVEL)
 
     return atomic_write(zip_path, write, overwrite)

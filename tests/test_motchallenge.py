@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 
@@ -331,3 +332,24 @@ def test_submission_zip_has_files_at_root(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not found"):
         write_submission_zip([tmp_path / "missing.txt"], tmp_path / "y.zip")
     assert not (tmp_path / "x.zip").exists() and not (tmp_path / "y.zip").exists()
+
+
+def test_submission_zip_is_reproducible(tmp_path: Path) -> None:
+    """The same files packed again later (new file times and permissions, another order) give
+    a byte-identical archive."""
+    a, b = tmp_path / "res" / "A.txt", tmp_path / "res" / "B.txt"
+    write_results(a, _frame_results(4))
+    write_results(b, _frame_results(5))
+    first = write_submission_zip([b, a], tmp_path / "1" / "submission.zip")
+    for i, p in enumerate([a, b]):
+        os.utime(p, (1_700_000_000 + i, 1_700_000_000 + i))  # as if rewritten later
+        p.chmod(0o600)
+    second = write_submission_zip([a, b], tmp_path / "2" / "submission.zip")
+    assert first.read_bytes() == second.read_bytes()
+    with zipfile.ZipFile(second) as zf:
+        infos = zf.infolist()
+        assert [i.filename for i in infos] == ["A.txt", "B.txt"]
+        assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
+        assert {i.external_attr >> 16 for i in infos} == {0o100644}
+        assert {i.compress_type for i in infos} == {zipfile.ZIP_DEFLATED}
+        assert zf.read("B.txt") == b.read_bytes()
