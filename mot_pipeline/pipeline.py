@@ -24,6 +24,23 @@ DEFAULT_FRAME_RATE = 30.0
 MIN_DETECTION_SIZE = 1.0  # px; smaller (or non-finite) detector boxes are dropped
 
 
+def unique_boxes(boxes: np.ndarray, scores: np.ndarray) -> np.ndarray | None:
+    """Indices (ascending) of the boxes to keep when exact duplicates (identical coordinates)
+    are merged: of each set, the highest score, the first of equal ones. None: no duplicate."""
+    n = len(boxes)
+    if n < 2:
+        return None
+    # Sorted by box (x1 first), then by descending score, then by position: each set of
+    # identical boxes is a run whose first element is the one kept.
+    order = np.lexsort((np.arange(n), -scores, boxes[:, 3], boxes[:, 2], boxes[:, 1], boxes[:, 0]))
+    sorted_boxes = boxes[order]
+    first = np.ones(n, bool)
+    first[1:] = (sorted_boxes[1:] != sorted_boxes[:-1]).any(axis=1)
+    if first.all():
+        return None
+    return np.sort(order[first])
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     detect_every: int = 1
@@ -171,10 +188,14 @@ class Pipeline:
 
     @staticmethod
     def _sanitise(detections: Detections, frame: np.ndarray) -> Detections:
-        """Clip boxes to the frame and drop empty ones: detectors may return either."""
+        """Clip boxes to the frame and drop empty ones, and exact duplicates (one box reported
+        twice, e.g. a repeated det.txt row, would start two tracks): detectors may return any."""
         if len(detections) == 0:
             return detections
         height, width = frame.shape[:2]
         boxes = clip(detections.boxes, width, height)
         keep = valid_mask(boxes, MIN_DETECTION_SIZE)
+        unique = unique_boxes(detections.boxes[keep], detections.scores[keep])
+        if unique is not None:
+            keep = np.flatnonzero(keep)[unique]
         return Detections(boxes[keep], detections.scores[keep], detections.classes[keep])

@@ -101,6 +101,61 @@ def test_zero_detections_and_bad_boxes_are_handled():
     np.testing.assert_allclose(results[1].tracks.boxes, [[0, 0, 30, 60]])
 
 
+class Doubled:
+    """Every detection of `detector` reported twice (as a det.txt with each row repeated)."""
+
+    def __init__(self, detector, interleave):
+        self.detector, self.interleave = detector, interleave
+
+    def __call__(self, frame, frame_index=None):
+        d = self.detector(frame, frame_index=frame_index)
+        index = (
+            np.repeat(np.arange(len(d)), 2) if self.interleave else np.tile(np.arange(len(d)), 2)
+        )
+        return d.select(index)
+
+
+@pytest.mark.parametrize("interleave", [False, True])
+@pytest.mark.parametrize(("tracker", "every"), [("kalman", 1), ("kalman", 5), ("hold", 3)])
+def test_exact_duplicate_detections_make_one_track(tracker, every, interleave):
+    runs = []
+    for doubled in (False, True):
+        det = ScriptedDetector(STARTS, VEL, blank={6})
+        detector = Doubled(det, interleave) if doubled else det
+        runs.append(
+            list(Pipeline(detector, create(tracker), PipelineConfig(every)).run([FRAME] * 25))
+        )
+    once, twice = runs
+    assert all(r.tracks.ids.tolist() == [1, 2] for r in once[7:])
+    for a, b in zip(once, twice, strict=True):
+        np.testing.assert_array_equal(a.tracks.ids, b.tracks.ids)
+        np.testing.assert_array_equal(a.tracks.boxes, b.tracks.boxes)
+        np.testing.assert_array_equal(a.tracks.scores, b.tracks.scores)
+        np.testing.assert_array_equal(a.tracks.detected, b.tracks.detected)
+        assert (a.detections is None) == (b.detections is None)
+        if a.detections is not None:
+            np.testing.assert_array_equal(a.detections.boxes, b.detections.boxes)
+
+
+def test_duplicates_keep_the_highest_score_and_only_exact_ones_merge():
+    class Fixed:
+        def __call__(self, frame, frame_index=None):
+            boxes = [
+                [200, 30, 230, 110],
+                [10, 20, 40, 100],
+                [10, 20, 40, 100],  # same box, higher score: kept
+                [200, 30, 230, 110],  # same box and score as the first: the first is kept
+                [10, 20, 40, 100.5],  # not the same box
+                [-50, 0, 30, 60],  # both clip to (0, 0, 30, 60) but differ as reported
+                [-40, 0, 30, 60],
+            ]
+            return Detections(boxes, [0.8, 0.6, 0.9, 0.8, 0.7, 0.5, 0.4], [0, 1, 2, 3, 4, 5, 6])
+
+    result = Pipeline(Fixed(), create("kalman")).step(FRAME)
+    assert result.detections.classes.tolist() == [0, 2, 4, 5, 6]
+    assert result.detections.scores.tolist() == pytest.approx([0.8, 0.9, 0.7, 0.5, 0.4])
+
+
 def test_detect_every_must_be_positive():
     with pytest.raises(ValueError, match="detect_every"):
         PipelineConfig(detect_every=0)
