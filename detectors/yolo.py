@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from mot_pipeline.errors import InputError
+from mot_pipeline.fileio import CACHE_NAME, cache_root
 from mot_pipeline.types import Detections, check_frame
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -30,7 +31,6 @@ EMBEDDED_MODELS: dict[str, str] = {
     "yolov8n": "yolov8n_int8_openvino_model",
 }
 PERSON_CLASS = 0  # COCO
-SETTINGS_SUBDIR = "mot-pipeline"  # under the user's cache dir: where ultralytics' settings go
 # Environment variables ultralytics reads (or sets) when it is first imported.
 _IMPORT_TIME_VARIABLES = (
     "YOLO_OFFLINE",
@@ -84,11 +84,11 @@ def resolve_model(model: str | Path) -> Path:
 def _user_cache_dir() -> Path:
     """A writable per-user folder for ultralytics' settings.json (never the working dir)."""
     with contextlib.suppress(OSError, RuntimeError):  # RuntimeError: no home directory
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / SETTINGS_SUBDIR
+        base = cache_root()
         base.mkdir(parents=True, exist_ok=True)
         if os.access(base, os.W_OK):
             return base
-    return Path(tempfile.gettempdir()) / SETTINGS_SUBDIR
+    return Path(tempfile.gettempdir()) / CACHE_NAME
 
 
 @contextlib.contextmanager

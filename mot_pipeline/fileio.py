@@ -70,3 +70,12 @@ def atomic_write(
 def atomic_write_text(path: str | Path, text: str, overwrite: bool = False) -> Path:
     """`atomic_write` for UTF-8 text."""
     return atomic_write(path, lambda f: f.write(text.encode("utf-8")), overwrite)
+
+
+CACHE_NAME = "mot-pipeline"
+
+
+def cache_root() -> Path:
+    """The project's per-user cache folder: `$XDG_CACHE_HOME/mot-pipeline`, by default
+    `~/.cache/mot-pipeline` (detections, built models, ultralytics' settings go below it)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / CACHE_NAME

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,15 +28,16 @@ import numpy as np
 from mot_pipeline.types import Detections
 
 CACHE_VERSION = 1
-CACHE_SUBDIR = ("mot-pipeline", "detections")
+CACHE_SUBDIR = "detections"  # below `fileio.cache_root()`
 SUFFIX = ".npz"
 _ARRAYS = ("frames", "counts", "seconds", "boxes", "scores", "classes", "meta")
 
 
 def default_cache_dir() -> Path:
     """`$XDG_CACHE_HOME/mot-pipeline/detections` (default `~/.cache/...`)."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base.joinpath(*CACHE_SUBDIR)
+    from mot_pipeline.fileio import cache_root
+
+    return cache_root() / CACHE_SUBDIR
 
 
 def _stat(path: Path | None) -> list[Any] | None:

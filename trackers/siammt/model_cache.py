@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from mot_pipeline.fileio import cache_root
 from trackers.siammt.backbone import DEFAULT_WEIGHTS, input_size, load_backbone
 from trackers.siammt.config import SiamMTConfig
 
@@ -30,11 +31,10 @@ FILES = ("model.xml", "model.bin")
 
 
 def default_cache_dir() -> Path:
-    """$MOT_PIPELINE_CACHE, else $XDG_CACHE_HOME/mot-pipeline, else ~/.cache/mot-pipeline."""
+    """$MOT_PIPELINE_CACHE, else the project's cache root (`fileio.cache_root`)."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "mot-pipeline"
+    return cache_root()
 
 
 def cache_key(config: SiamMTConfig, precision: str) -> str:
