@@ -104,3 +104,20 @@ def valid_mask(boxes: FloatArray, min_size: float = 1.0) -> np.ndarray:
     b = as_boxes(boxes)
     finite = np.isfinite(b).all(axis=1)
     return finite & (b[:, 2] - b[:, 0] >= min_size) & (b[:, 3] - b[:, 1] >= min_size)
+
+
+def unique_boxes(boxes: np.ndarray, scores: np.ndarray) -> np.ndarray | None:
+    """Indices (ascending) of the boxes to keep when exact duplicates (identical coordinates)
+    are merged: of each set, the highest score, the first of equal ones. None: no duplicate."""
+    n = len(boxes)
+    if n < 2:
+        return None
+    # Sorted by box (x1 first), then by descending score, then by position: each set of
+    # identical boxes is a run whose first element is the one kept.
+    order = np.lexsort((np.arange(n), -scores, boxes[:, 3], boxes[:, 2], boxes[:, 1], boxes[:, 0]))
+    sorted_boxes = boxes[order]
+    first = np.ones(n, bool)
+    first[1:] = (sorted_boxes[1:] != sorted_boxes[:-1]).any(axis=1)
+    if first.all():
+        return None
+    return np.sort(order[first])

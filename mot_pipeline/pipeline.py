@@ -14,7 +14,7 @@ import numpy as np
 
 from association import CascadeConfig, match_cascade
 from detectors import Detector
-from mot_pipeline.boxes import clip, valid_mask
+from mot_pipeline.boxes import clip, unique_boxes, valid_mask
 from mot_pipeline.lifecycle import Lifecycle, LifecycleConfig
 from mot_pipeline.smoothing import FixedLagSmoother
 from mot_pipeline.types import Detections, FrameResult, check_frame
@@ -22,23 +22,6 @@ from trackers import MotionEstimator, PriorBoxes, ReportThreshold
 
 DEFAULT_FRAME_RATE = 30.0
 MIN_DETECTION_SIZE = 1.0  # px; smaller (or non-finite) detector boxes are dropped
-
-
-def unique_boxes(boxes: np.ndarray, scores: np.ndarray) -> np.ndarray | None:
-    """Indices (ascending) of the boxes to keep when exact duplicates (identical coordinates)
-    are merged: of each set, the highest score, the first of equal ones. None: no duplicate."""
-    n = len(boxes)
-    if n < 2:
-        return None
-    # Sorted by box (x1 first), then by descending score, then by position: each set of
-    # identical boxes is a run whose first element is the one kept.
-    order = np.lexsort((np.arange(n), -scores, boxes[:, 3], boxes[:, 2], boxes[:, 1], boxes[:, 0]))
-    sorted_boxes = boxes[order]
-    first = np.ones(n, bool)
-    first[1:] = (sorted_boxes[1:] != sorted_boxes[:-1]).any(axis=1)
-    if first.all():
-        return None
-    return np.sort(order[first])
 
 
 @dataclass(frozen=True)
