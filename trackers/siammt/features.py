@@ -73,6 +73,13 @@ class FrameFeatures:
         return torch.as_tensor(rois, dtype=torch.float32, device=self.features.device)
 
 
+def ideal_scale(cells: np.ndarray, frame_shape: tuple[int, ...], c: SiamMTConfig) -> float:
+    """The resize factor that puts the median of `cells` (frame px per score-map cell) at S px,
+    clamped to the config's range and to `max_resized_pixels` for a frame of `frame_shape`."""
+    top = min(c.max_frame_scale, math.sqrt(c.max_resized_pixels / max(1, np.prod(frame_shape[:2]))))
+    return float(np.clip(STRIDE / np.median(cells), c.min_frame_scale, max(top, c.min_frame_scale)))
+
+
 class FeatureExtractor:
     """Features of the frame region that covers given sample areas, resized, cached."""
 
@@ -129,12 +136,7 @@ class FeatureExtractor:
         c = self.config
         if c.frame_scale is not None:
             return float(c.frame_scale)
-        top = min(
-            c.max_frame_scale, math.sqrt(c.max_resized_pixels / max(1, np.prod(frame_shape[:2])))
-        )
-        ideal = float(
-            np.clip(STRIDE / np.median(cells), c.min_frame_scale, max(top, c.min_frame_scale))
-        )
+        ideal = ideal_scale(cells, frame_shape, c)
         cur = self.frame_scale
         if cur is not None and abs(math.log(ideal / cur)) <= math.log1p(c.frame_scale_tolerance):
             return cur

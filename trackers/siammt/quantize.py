@@ -17,9 +17,10 @@ import cv2
 import numpy as np
 
 from mot_pipeline.errors import InputError
-from trackers.siammt.backbone import RECEPTIVE_FIELD, STRIDE
+from trackers.siammt.backbone import RECEPTIVE_FIELD
 from trackers.siammt.config import SiamMTConfig
 from trackers.siammt.crop import cell_size, valid_input_size
+from trackers.siammt.features import ideal_scale
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "TUD-Campus"
 CALIBRATION_FRAMES = 20
@@ -46,8 +47,9 @@ def calibration_regions(config: SiamMTConfig) -> list[np.ndarray]:
         if frame is None or len(rows) == 0:
             continue
         wh = rows[:, 4:6].astype(np.float64)
-        cells = cell_size(wh, config.context, config.exemplar_px, config.exemplar_cells, "siamfc")
-        scale = float(np.clip(STRIDE / np.median(cells), config.min_frame_scale, 2.0))
+        c = config
+        cells = cell_size(wh, c.context, c.exemplar_px, c.exemplar_cells, c.field_of_view)
+        scale = ideal_scale(cells, frame.shape, c)  # the tracker's resize rule
         resized = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
         centres = (rows[:, 2:4] - 1 + wh / 2) * scale
         span = (config.search_cells - 1) * cells * scale * config.scale_factors()[-1]
