@@ -28,7 +28,7 @@ from trackers import MotionEstimator
 from trackers.motion_prior import with_motion_prior
 from trackers.siammt.backbone import STRIDE, load_backbone, output_size
 from trackers.siammt.config import SiamFCConfig
-from trackers.siammt.crop import cell_size, exemplar_side
+from trackers.siammt.crop import exemplar_side
 from trackers.siammt.response import PeakFinder, apply_update, probability
 from trackers.siammt.targets import Targets
 from trackers.siammt.xcorr import pairwise_xcorr_bmm
@@ -109,7 +109,7 @@ class _SiamFCBase:
         with torch.inference_mode():
             ex = self._backbone(np.stack(crops))  # (M, 6, 6, C)
         ex = ex.reshape(len(ids), self.exemplar_cells**2, -1)
-        cell = z_side * STRIDE / c.exemplar_px  # a score-map cell is S px of the crop
+        cell = self._cell_size(z_side)
         self._t.put(ids, centre, size, cell, ex)
 
     def remove(self, ids: np.ndarray) -> None:
@@ -170,11 +170,15 @@ class _SiamFCBase:
     def place(self, boxes: np.ndarray) -> None:
         c = self.config
         self._t.place(boxes, c.min_box_size)
-        fov = "siamfc"  # SiamFC's own crops: a score-map cell is S px of the exemplar image
-        self._t.cell = cell_size(self._t.size, c.context, c.exemplar_px, self.exemplar_cells, fov)
+        self._t.cell = self._cell_size(exemplar_side(self._t.size, c.context))
 
     def boxes(self) -> np.ndarray:
         return self._t.boxes()
+
+    def _cell_size(self, z_side: np.ndarray) -> np.ndarray:
+        """Frame px per score-map cell for exemplar regions of side `z_side`: a cell is S px of
+        SiamFC's exemplar image."""
+        return z_side * STRIDE / self.config.exemplar_px
 
     # -- internals -----------------------------------------------------------------------------
     def _backbone(self, crops_bgr: np.ndarray) -> torch.Tensor:
