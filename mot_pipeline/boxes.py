@@ -48,10 +48,12 @@ def cxcywh_to_xyxy(boxes: FloatArray) -> FloatArray:
 
 
 def xyxy_to_cxcyah(boxes: FloatArray) -> FloatArray:
-    """Centre, aspect ratio (w / h) and height: the SORT/ByteTrack Kalman state."""
+    """Centre, aspect ratio (w / h) and height: the SORT/ByteTrack Kalman state. A height
+    below 1e-6 px is stored as 1e-6, the height `a` is taken over, so `a * h` gives the width
+    back (a box of no height kept its centre but lost its width)."""
     c = xyxy_to_cxcywh(boxes)
     h = np.maximum(c[:, 3], np.float32(1e-6))
-    return np.stack([c[:, 0], c[:, 1], c[:, 2] / h, c[:, 3]], axis=1).astype(np.float32)
+    return np.stack([c[:, 0], c[:, 1], c[:, 2] / h, h], axis=1).astype(np.float32)
 
 
 def cxcyah_to_xyxy(boxes: FloatArray) -> FloatArray:
@@ -66,16 +68,18 @@ def area(boxes: FloatArray) -> FloatArray:
 
 
 def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
-    """Pairwise IoU (len(a), len(b)) as float32; 0 where a union is empty."""
+    """Pairwise IoU (len(a), len(b)) as float32; 0 where a union is empty or not finite (a box
+    with a NaN or infinite corner overlaps nothing)."""
     a, b = as_boxes(a), as_boxes(b)
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)), dtype=np.float32)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(rb - lt, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    union = area(a)[:, None] + area(b)[None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # Non-finite corners give nan (inf - inf, inf * 0) in the union, which is not > 0.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        lt = np.maximum(a[:, None, :2], b[None, :, :2])
+        rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+        wh = np.clip(rb - lt, 0, None)
+        inter = wh[..., 0] * wh[..., 1]
+        union = area(a)[:, None] + area(b)[None, :] - inter
         iou = np.where(union > 0, inter / union, 0.0)
     return iou.astype(np.float32)
 
