@@ -7,6 +7,7 @@ unknown tracker/detector names are `InputError`s naming the file and the key.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -22,6 +23,30 @@ from mot_pipeline.pipeline import PipelineConfig
 
 DEFAULT_TRACKER = "siammt"
 DEFAULT_DETECTOR = "yolo11n"
+# Float settings that may be infinite (every other number must be finite): a score floor of
+# -inf keeps every public detection.
+INFINITY_ALLOWED = frozenset({"PublicConfig.min_score"})
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """How frames are checked and what a corrupt one does (README, "Bad input").
+
+    `check_frames`: frames decoded before any work, `sample` (first, middle, last of each
+    sequence), `all` or `none`. `on_bad_frame`: `stop` fails the sequence (a dataset run goes
+    on with the next one), `skip` warns and lets the previous frame stand in, keeping frame
+    numbering; for a video that ends before its header's frame count, `skip` keeps what was
+    decoded.
+    """
+
+    check_frames: typing.Literal["sample", "all", "none"] = "sample"
+    on_bad_frame: typing.Literal["stop", "skip"] = "stop"
+
+    def __post_init__(self) -> None:
+        for name in ("check_frames", "on_bad_frame"):
+            allowed = typing.get_args(typing.get_type_hints(InputConfig)[name])
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}")
 
 
 @dataclass(frozen=True)
@@ -37,6 +62,13 @@ class RunConfig:
     public: PublicConfig = field(default_factory=PublicConfig)
     tracker_options: dict[str, Any] = field(default_factory=dict)
     frame_rate: float | None = None  # override the sequence's frame rate
+    input: InputConfig = field(default_factory=InputConfig)
+
+    def __post_init__(self) -> None:
+        if self.frame_rate is not None and not (
+            math.isfinite(self.frame_rate) and self.frame_rate > 0
+        ):
+            raise ValueError(f"frame_rate must be a positive number, got {self.frame_rate}")
 
 
 def from_mapping(cls: type, data: Any, where: str) -> Any:
@@ -56,10 +88,18 @@ def from_mapping(cls: type, data: Any, where: str) -> Any:
     values = {}
     for name, value in data.items():
         values[name] = _coerce(hints[name], value, f"{where}:{name}")
+        number = values[name]
+        if isinstance(number, float) and not _finite_allowed(number, f"{cls.__name__}.{name}"):
+            raise InputError(f"must be a finite number, got {value!r}", f"{where}:{name}")
     try:
         return cls(**values)
     except (TypeError, ValueError) as err:  # a config's own validation
         raise InputError(str(err), where) from None
+
+
+def _finite_allowed(number: float, qualified_name: str) -> bool:
+    """NaN is never a setting; infinity only where `INFINITY_ALLOWED` says it means something."""
+    return math.isfinite(number) or (not math.isnan(number) and qualified_name in INFINITY_ALLOWED)
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:
@@ -91,7 +131,7 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if hint in (int, float):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InputError(f"expected a number, got {value!r}", where)
-        if hint is int and float(value) != int(value):
+        if hint is int and not (math.isfinite(value) and float(value) == int(value)):
             raise InputError(f"expected an integer, got {value!r}", where)
         return hint(value)
     if hint is str:
@@ -112,9 +152,14 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
         if not path.is_file():
             raise InputError("config file not found", path)
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+        except UnicodeDecodeError:
+            raise InputError("not a UTF-8 text file", path) from None
+        except OSError as err:
+            raise InputError(f"cannot read ({err.strerror or err})", path) from None
         except yaml.YAMLError as err:
             raise InputError(f"not valid YAML ({str(err).splitlines()[0]})", path) from None
+        data = {} if data is None else data
         if not isinstance(data, dict):
             raise InputError(f"expected a mapping of settings, got {type(data).__name__}", path)
     for key, value in overrides.items():

@@ -30,10 +30,13 @@ def check_writable(path: Path, overwrite: bool) -> None:
 
 def check_output_dir(path: str | Path) -> Path:
     """Refuse, before any work, an output directory that cannot be made or written in: a
-    file in its place or above it, or no write permission where it would be created."""
+    file in its place or above it, a symbolic link to nothing, or no write permission where
+    it would be created."""
     path = Path(path)
     existing = path
     while not existing.exists():  # False also below a file (ENOTDIR)
+        if existing.is_symlink():
+            raise InputError("symbolic link to a missing target, cannot hold output", existing)
         existing = existing.parent
     if not existing.is_dir():
         raise InputError("not a directory, cannot hold output files", existing)
@@ -54,7 +57,10 @@ def atomic_write(
     path = Path(path)
     check_writable(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # The process id in the name lets a later run remove what a killed one left
+    # (`outputs.remove_leftovers`).
+    prefix = f".{path.name}.pid{os.getpid()}."
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

@@ -36,15 +36,16 @@ class SequenceInfo:
 
 
 def read_seqinfo(seq_dir: str | Path) -> SequenceInfo:
-    """Parse `seq_dir/seqinfo.ini`; a missing or malformed file raises `InputError`."""
+    """Parse `seq_dir/seqinfo.ini`; a missing or malformed file, or a frame rate, length or
+    image size that is not a positive finite number, raises `InputError`."""
     path = Path(seq_dir) / "seqinfo.ini"
     if not path.is_file():
         raise InputError("not a MOTChallenge sequence (no seqinfo.ini)", Path(seq_dir))
     parser = configparser.ConfigParser()
     try:
-        parser.read(path)
+        parser.read_string(path.read_text(encoding="utf-8-sig"), source=str(path))
         sec = parser["Sequence"]
-        return SequenceInfo(
+        info = SequenceInfo(
             name=sec.get("name", Path(seq_dir).name),
             frame_rate=float(sec["frameRate"]),
             length=int(sec["seqLength"]),
@@ -55,6 +56,18 @@ def read_seqinfo(seq_dir: str | Path) -> SequenceInfo:
         )
     except (KeyError, ValueError, configparser.Error) as err:
         raise InputError(f"malformed seqinfo.ini ({err})", path) from None
+    except OSError as err:
+        raise InputError(f"cannot read ({err.strerror or err})", path) from None
+    if not (math.isfinite(info.frame_rate) and info.frame_rate > 0):
+        raise InputError(f"frameRate must be a positive number, got {info.frame_rate}", path)
+    for key, value in (
+        ("seqLength", info.length),
+        ("imWidth", info.width),
+        ("imHeight", info.height),
+    ):
+        if value <= 0:
+            raise InputError(f"{key} must be positive, got {value}", path)
+    return info
 
 
 # --------------------------------------------------------------------------------------------
@@ -76,6 +89,10 @@ MOT_CLASS_IDS = range(1, 14)  # pedestrian (1) ... crowd (13), as in the MOT16 p
 BOX_DECIMALS = 3  # 1/1000 px: the round trip stays well under 1e-2 px
 SCORE_DECIMALS = 3
 UNUSED = -1  # MOTChallenge's placeholder for absent columns (class, world coordinates)
+# Boxes and scores are stored as float32; a larger magnitude would become inf.
+MAX_FLOAT32 = float(np.finfo(np.float32).max)
+# Frames and ids are integers read through float64, exact up to 2**53; beyond, they are garbage.
+MAX_INTEGER = 2**53
 
 
 def _frozen(values: object, dtype: type) -> np.ndarray:
@@ -177,13 +194,15 @@ def _split_line(line: str) -> list[str]:
 def _parse_table(path: Path, kind: str) -> tuple[np.ndarray, np.ndarray]:
     """All rows as a float64 (N, C) table (short rows padded with NaN) and their line numbers."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not data
     except FileNotFoundError:
         raise InputError("file not found", path) from None
     except IsADirectoryError:
         raise InputError("is a directory, expected a MOTChallenge text file", path) from None
     except UnicodeDecodeError:
         raise InputError("not a text file", path) from None
+    except OSError as err:
+        raise InputError(f"cannot read ({err.strerror or err})", path) from None
     min_cols = MIN_COLUMNS[kind]
     rows: list[list[float]] = []
     line_numbers: list[int] = []
@@ -204,6 +223,10 @@ def _parse_table(path: Path, kind: str) -> tuple[np.ndarray, np.ndarray]:
             raise InputError(f"line {line_number}: non-numeric value {bad!r}", path) from None
         if not all(math.isfinite(v) for v in values):
             raise InputError(f"line {line_number}: NaN or infinite value", path)
+        if any(abs(v) > MAX_FLOAT32 for v in values):
+            raise InputError(
+                f"line {line_number}: value out of range (over {MAX_FLOAT32:.3g})", path
+            )
         rows.append(values)
         line_numbers.append(line_number)
     width = max((len(r) for r in rows), default=min_cols)
@@ -268,6 +291,8 @@ def read_mot_file(path: str | Path, kind: MotKind) -> MotRows:
     _check_integral(path, lines, frames, "frame")
     _fail_at(path, lines, frames < MOT_OFFSET, f"frame must be >= {MOT_OFFSET}")
     _check_integral(path, lines, ids, "id")
+    for values, what in ((frames, "frame"), (ids, "id")):
+        _fail_at(path, lines, np.abs(values) > MAX_INTEGER, f"{what} out of range")
     wh = table[:, [COL_WIDTH, COL_HEIGHT]]
     if kind != "det":
         _fail_at(path, lines, (wh <= 0).any(axis=1), "width and height must be > 0")

@@ -204,7 +204,8 @@ class VideoWriter:
         self.renderer = renderer or TrackRenderer()
         self.fourcc = fourcc
         self.frames_written = 0
-        self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix}")
+        # A process id in the name: the next run removes what a killed one left behind.
+        self._tmp = self.path.with_name(f".{self.path.stem}.pid{os.getpid()}.tmp{self.path.suffix}")
         self._writer: cv2.VideoWriter | None = None
         self._closed = False
         if size is not None:

@@ -15,18 +15,20 @@ from typing import Any
 import numpy as np
 
 from detectors import Detector
-from mot_pipeline import motchallenge
+from mot_pipeline import evaluation, motchallenge
 from mot_pipeline.config import RunConfig, tracker_config
 from mot_pipeline.errors import InputError
-from mot_pipeline.fileio import check_output_dir
+from mot_pipeline.fileio import atomic_write_text, check_output_dir
+from mot_pipeline.outputs import Staging, check_not_inputs
 from mot_pipeline.pipeline import Pipeline, Timing, rate
+from mot_pipeline.sources import UNKNOWN_LENGTH, open_sources
 from mot_pipeline.sources import Sequence as FrameSource
-from mot_pipeline.sources import open_sources
 from trackers import create
 
 PUBLIC = "public"
 METRICS_FILE = "metrics.json"
 SUBMISSION_FILE = "submission.zip"
+FAILURES_FILE = "failures.txt"
 
 
 @dataclass
@@ -53,30 +55,73 @@ class SequenceRun:
         return rate(self.frames, self.wall_s)
 
 
+@dataclass(frozen=True)
+class SequenceFailure:
+    """A sequence that could not be processed (e.g. a corrupt frame): the one-line reason."""
+
+    name: str
+    error: str
+
+
 @dataclass
 class RunReport:
     runs: list[SequenceRun] = field(default_factory=list)
     metrics: dict[str, Any] | None = None
     metrics_path: Path | None = None
     zip_path: Path | None = None
+    failures: list[SequenceFailure] = field(default_factory=list)
+    failures_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What the validation pass read: ground truth by gt path, public detections by alias."""
+
+    ground_truth: dict[Path, Any]
+    detections: dict[str, dict[int, Any]]
 
 
 def make_detector(
-    config: RunConfig, source: FrameSource | None = None, alias: str | None = None
+    config: RunConfig,
+    source: FrameSource | None = None,
+    alias: str | None = None,
+    by_frame: dict[int, Any] | None = None,
 ) -> Detector:
     """The configured detector (`detectors.create`); public detections need the sequence (and
-    its MOT17 alias), whose det.txt the engine reads."""
+    its MOT17 alias), whose det.txt the engine reads (unless already read: `by_frame`)."""
     import detectors
 
     if config.detector != PUBLIC:
         return detectors.create(config.detector, config.yolo)
-    if source is None:
-        raise InputError("public detections need a MOTChallenge sequence")
-    det_path = source.det_path_for(alias or source.aliases[0])
-    if det_path is None:
-        raise InputError("no det/det.txt for public detections", source.path)
-    by_frame = motchallenge.read_detections(det_path, source.length)
+    if by_frame is None:
+        if source is None:
+            raise InputError("public detections need a MOTChallenge sequence")
+        det_path = source.det_path_for(alias or source.aliases[0])
+        if det_path is None:
+            raise InputError("no det/det.txt for public detections", source.path)
+        by_frame = motchallenge.read_detections(det_path, source.length)
     return detectors.create(PUBLIC, config.public, by_frame=by_frame)
+
+
+def check_device(device: str) -> None:
+    """Refuse a torch device that does not parse or is not on this machine (`InputError`)."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InputError(f"unknown device {device!r} (e.g. cpu, cuda, cuda:1)") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InputError(f"device {device!r}: CUDA is not available on this machine")
+        if parsed.index is not None and parsed.index >= count:
+            raise InputError(f"device {device!r}: this machine has {count} CUDA device(s)")
+    elif parsed.type != "cpu":
+        try:
+            torch.empty(0, device=parsed)
+        except (RuntimeError, AssertionError, NotImplementedError):
+            raise InputError(f"device {device!r} is not available on this machine") from None
 
 
 def run(
@@ -91,93 +136,170 @@ def run(
     threads: int | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    warn: Callable[[str], None] | None = None,
+    protect: Sequence[str | Path] = (),
 ) -> RunReport:
     """Track every sequence under `paths`, write `output/<name>.txt` for each, and score them
-    against their ground truth when it exists (`evaluate=None`) or when asked to."""
+    against their ground truth when it exists (`evaluate=None`) or when asked to.
+
+    Every input is checked before any work (`_validate`); a sequence that fails while it runs
+    (a corrupt frame) is listed in `report.failures` and `failures.txt` and the others go on.
+    Files appear in `output` only once the run ends (`outputs.Staging`). `protect` names more
+    input files (the config file) that no output may replace.
+    """
     from mot_pipeline.threads import set_threads
 
     output = check_output_dir(output)
     sources = [s for p in paths for s in open_sources(p, frame_rate=config.frame_rate)]
-    targets = [output / f"{alias}.txt" for s in sources for alias in s.aliases]
-    if save_video:
-        targets += [output / f"{s.aliases[0]}.mp4" for s in sources]
-    _check_targets(targets, output, overwrite, make_zip, evaluate)
+    targets = _targets(sources, output, save_video)
+    products = _products(output, make_zip, evaluate)
+    _check_targets(targets, output, overwrite, [*products, output / FAILURES_FILE])
+    check_not_inputs([*targets, *products], [*map(Path, protect), *_input_files(sources)])
     if evaluate and not any(s.gt_path for s in sources):
         raise InputError("no ground truth (gt/gt.txt) to evaluate against", paths[0])
-    # Ground truth is read before any tracking, so a malformed gt.txt fails in seconds and
-    # leaves no result files behind, not after the whole sequence has run.
-    ground_truth = {}
-    if evaluate is not False:
-        ground_truth = {
-            s.gt_path: motchallenge.read_mot_file(s.gt_path, "gt") for s in sources if s.gt_path
-        }
+    inputs = _validate(sources, config, evaluate is not False)
     tracker = create(config.tracker, tracker_config(config))
     shared_detector = None if config.detector == PUBLIC else make_detector(config)
     set_threads(threads)  # after the models: loading YOLO resets torch's thread count
     report = RunReport()
-    for source in sources:
-        # Public detections differ per MOT17 alias, so each alias is a run of its own; an
-        # image detector sees identical images, so one run serves all aliases.
-        groups = [[a] for a in source.aliases] if shared_detector is None else [source.aliases]
-        for aliases in groups:
-            detector = shared_detector or make_detector(config, source, aliases[0])
-            report.runs.append(
-                _run_one(
-                    source,
-                    aliases,
-                    detector,
-                    tracker,
-                    config,
-                    output,
-                    save_video,
-                    overwrite,
-                    progress,
-                )
+    with Staging(output) as stage:
+        for source in sources:
+            _run_source(
+                source,
+                shared_detector,
+                tracker,
+                config,
+                inputs,
+                stage,
+                report,
+                save_video,
+                progress,
+                warn,
             )
-    if evaluate is not False:
-        _evaluate(report, ground_truth, output, required=bool(evaluate), log=log)
-    if make_zip:
-        files = [p for r in report.runs for p in r.result_paths]
-        report.zip_path = motchallenge.write_submission_zip(
-            files, output / SUBMISSION_FILE, overwrite=overwrite
-        )
+        if evaluate is not False:
+            _evaluate(report, inputs.ground_truth, stage, required=bool(evaluate))
+        if make_zip:
+            files = [stage.path(p.name) for r in report.runs for p in r.result_paths]
+            motchallenge.write_submission_zip(files, stage.path(SUBMISSION_FILE))
+            report.zip_path = output / SUBMISSION_FILE
+        if report.failures:
+            lines = "".join(f"{f.name}\t{f.error}\n" for f in report.failures)
+            atomic_write_text(stage.path(FAILURES_FILE), lines)
+            report.failures_path = output / FAILURES_FILE
+        # An older run's files that this one does not write again go: no folder mixes runs.
+        stage.publish([*targets, *products, output / FAILURES_FILE] if overwrite else [])
+    if report.metrics is not None:
+        log(evaluation.format_table(report.metrics))
     return report
 
 
-def _check_targets(targets, output, overwrite, make_zip, evaluate) -> None:
+def _targets(sources: list[FrameSource], output: Path, save_video: bool) -> list[Path]:
+    targets = [output / f"{alias}.txt" for s in sources for alias in s.aliases]
+    if save_video:
+        targets += [output / f"{s.aliases[0]}.mp4" for s in sources]
+    return targets
+
+
+def _products(output: Path, make_zip: bool, evaluate: bool | None) -> list[Path]:
+    extra = [output / SUBMISSION_FILE] if make_zip else []
+    return extra + ([output / METRICS_FILE] if evaluate is not False else [])
+
+
+def _input_files(sources: list[FrameSource]) -> list[Path]:
+    """Every file the run reads (outputs must not replace any of them)."""
+    files: list[Path] = []
+    for s in sources:
+        files += [s.path, s.path / "seqinfo.ini", *s.image_paths, *s.det_paths.values()]
+        files += [s.gt_path]
+    return [f for f in files if f is not None]
+
+
+def _validate(sources: list[FrameSource], config: RunConfig, with_gt: bool) -> _Inputs:
+    """One pass over every input before any work, so that bad input fails in seconds and
+    leaves nothing behind: devices, frames (`config.input.check_frames`), public detections,
+    and ground truth against the sequence's length."""
+    for device in {config.yolo.device, config.tracker_options.get("device")} - {None}:
+        check_device(str(device))
+    ground_truth: dict[Path, Any] = {}
+    detections: dict[str, dict[int, Any]] = {}
+    for s in sources:
+        s.check(config.input.check_frames)
+        if config.detector == PUBLIC:
+            for alias in s.aliases:
+                det_path = s.det_path_for(alias)
+                if det_path is None:
+                    raise InputError("no det/det.txt for public detections", s.path)
+                detections[alias] = motchallenge.read_detections(det_path, s.length)
+        if with_gt and s.gt_path is not None:
+            gt = motchallenge.read_mot_file(s.gt_path, "gt")
+            if s.length != UNKNOWN_LENGTH and gt.num_frames > s.length:
+                raise InputError(
+                    f"has rows for frame {gt.num_frames} but the sequence has {s.length} "
+                    "frames (seqLength in seqinfo.ini)",
+                    s.gt_path,
+                )
+            ground_truth[s.gt_path] = gt
+    return _Inputs(ground_truth, detections)
+
+
+def _check_targets(targets, output, overwrite, products) -> None:
     """Refuse up front, before any work, to replace results without `overwrite`."""
     names = [t.name for t in targets]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise InputError(f"two inputs would both write {', '.join(dup)}", output)
-    extra = [output / SUBMISSION_FILE] if make_zip else []
-    extra += [output / METRICS_FILE] if evaluate is not False else []
-    for t in [*targets, *extra]:
-        if t.exists() and not overwrite:
+    for t in [*targets, *products]:
+        if t.is_dir():
+            raise InputError("is a directory", t)
+        if (t.exists() or t.is_symlink()) and not overwrite:
             raise InputError("exists; pass --overwrite", t)
 
 
+def _run_source(
+    source, shared_detector, tracker, config, inputs, stage, report, save_video, progress, warn
+) -> None:
+    """Run one sequence (each alias group of it); a failure is recorded and the run goes on."""
+    # Public detections differ per MOT17 alias, so each alias is a run of its own; an
+    # image detector sees identical images, so one run serves all aliases.
+    groups = [[a] for a in source.aliases] if shared_detector is None else [source.aliases]
+    for aliases in groups:
+        try:
+            detector = shared_detector or make_detector(
+                config, source, aliases[0], inputs.detections.get(aliases[0])
+            )
+            report.runs.append(
+                _run_one(
+                    source, aliases, detector, tracker, config, stage, save_video, progress, warn
+                )
+            )
+        except InputError as err:
+            for alias in aliases:  # nothing of it is kept
+                for suffix in (".txt", ".mp4"):
+                    stage.path(f"{alias}{suffix}").unlink(missing_ok=True)
+            report.failures.append(SequenceFailure("/".join(aliases), str(err)))
+
+
 def _run_one(
-    source, aliases, detector, tracker, config, output, save_video, overwrite, progress
+    source, aliases, detector, tracker, config, stage, save_video, progress, warn
 ) -> SequenceRun:
     from tqdm import tqdm
 
     start = time.perf_counter()
     pipeline = Pipeline(detector, tracker, config.pipeline, frame_rate=source.frame_rate)
-    paths = [output / f"{a}.txt" for a in aliases]
+    paths = [stage.path(f"{a}.txt") for a in aliases]
     total = source.length if source.length > 0 else None
     # Both writers publish their file only if the block ends without an exception.
     with contextlib.ExitStack() as stack:
-        writer = stack.enter_context(motchallenge.ResultWriter(paths, overwrite=overwrite))
+        writer = stack.enter_context(motchallenge.ResultWriter(paths))
         video = None
         if save_video:
             from mot_pipeline.render import VideoWriter
 
-            video = stack.enter_context(
-                VideoWriter(output / f"{aliases[0]}.mp4", source.frame_rate, overwrite=overwrite)
-            )
+            video_path = stage.path(f"{aliases[0]}.mp4")
+            video = stack.enter_context(VideoWriter(video_path, source.frame_rate))
+        skip_bad = config.input.on_bad_frame == "skip"
         frames = tqdm(
-            source.frames(),
+            source.frames(skip_bad=skip_bad, warn=warn),
             total=total,
             desc=aliases[0],
             unit="frame",
@@ -199,15 +321,14 @@ def _run_one(
         emit(pipeline.flush())
     wall = time.perf_counter() - start
     name = aliases[0] if len(aliases) == 1 else source.name
-    return SequenceRun(name, paths, pipeline.timing, wall, source.gt_path)
+    final = [stage.folder / p.name for p in paths]
+    return SequenceRun(name, final, pipeline.timing, wall, source.gt_path)
 
 
 def _evaluate(
-    report: RunReport, ground_truth: dict[Path, Any], output: Path, required: bool, log
+    report: RunReport, ground_truth: dict[Path, Any], stage: Staging, required: bool
 ) -> None:
     """Score the runs that have ground truth (`ground_truth`: gt rows by gt path)."""
-    from mot_pipeline import evaluation
-
     scored = [r for r in report.runs if r.gt_path is not None]
     pairs, run_of = [], {}
     for r in scored:
@@ -215,11 +336,12 @@ def _evaluate(
         for p in r.result_paths:
             # Only the length matters to scoring: frames without any row count too.
             info = motchallenge.SequenceInfo(p.stem, 1.0, r.frames, 0, 0)
-            pairs.append((p.stem, gt, motchallenge.read_mot_file(p, "result"), info))
+            result = motchallenge.read_mot_file(stage.path(p.name), "result")
+            pairs.append((p.stem, gt, result, info))
             run_of[p.stem] = r
     if not pairs:
-        if required:
-            raise InputError("no ground truth (gt/gt.txt) to evaluate against", output)
+        if required and not report.failures:
+            raise InputError("no ground truth (gt/gt.txt) to evaluate against", stage.folder)
         return
     metrics = evaluation.evaluate(pairs)
     for name, m in metrics["sequences"].items():
@@ -228,7 +350,8 @@ def _evaluate(
     busy_s = sum(r.timing.detect_s + r.timing.track_s for r in scored)
     metrics["overall"]["fps"] = rate(frames, busy_s)
     metrics["overall"]["fps_e2e"] = rate(frames, sum(r.wall_s for r in scored))
+    if report.failures:  # the overall scores leave these out
+        metrics["failed"] = {f.name: f.error for f in report.failures}
     report.metrics = metrics
-    # Existing metrics were refused up front unless --overwrite.
-    report.metrics_path = evaluation.write_metrics_json(metrics, output / METRICS_FILE)
-    log(evaluation.format_table(metrics))
+    evaluation.write_metrics_json(metrics, stage.path(METRICS_FILE))
+    report.metrics_path = stage.folder / METRICS_FILE

@@ -13,9 +13,13 @@ and the engine writes one result file per alias.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import re
-from collections.abc import Iterator, Mapping
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -30,12 +34,16 @@ VIDEO_SUFFIXES = frozenset(
     {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
 )
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
-JPEG_SUFFIXES = frozenset({".jpg", ".jpeg"})
-# A JPEG ends with the end-of-image marker FF D9. Inside compressed data every FF byte is
-# stuffed (FF 00), so a missing marker at the tail means a truncated file, which OpenCV would
-# otherwise decode silently with grey rows. The slack allows for padding after the marker.
-JPEG_END_MARKER = b"\xff\xd9"
-JPEG_TAIL_BYTES = 1024
+# A JPEG starts with the start-of-image marker, whatever the file is called (a PNG named .jpg is
+# decoded as the PNG it is).
+JPEG_START_MARKER = b"\xff\xd8"
+# libjpeg decodes a truncated or overwritten JPEG to an image with grey or garbled rows and only
+# prints a warning on the C library's stderr: these are the warnings that mean damaged data.
+LIBJPEG_DAMAGE = ("Corrupt JPEG data", "Premature end of JPEG file")
+STDERR_FD = 2
+# MOT frames are the raw pixels: an EXIF orientation tag must not rotate them.
+IMREAD_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+CHECK_FRAMES = ("sample", "all", "none")  # `Sequence.check`: which frames to decode up front
 DEFAULT_FRAME_RATE = 30.0  # image folders carry no frame rate; videos may report none
 UNKNOWN_LENGTH = -1  # a video whose container does not say how many frames it has
 MOT17_ALIAS = re.compile(r"^(MOT17-\d+)-(DPM|FRCNN|SDP)$")
@@ -82,39 +90,107 @@ class Sequence:
             raise KeyError(f"{alias!r} is not an alias of {self.name} ({', '.join(self.aliases)})")
         return self.det_paths[alias]
 
-    def frames(self) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield `(frame_index, image)`: 0-based index, (H, W, 3) uint8 BGR, in order."""
+    def frames(
+        self, skip_bad: bool = False, warn: Callable[[str], None] | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield `(frame_index, image)`: 0-based index, (H, W, 3) uint8 BGR, in order.
+
+        A corrupt frame raises `InputError`, or with `skip_bad` is reported through `warn` and
+        replaced by the previous frame (black for the first), so that numbering is kept and
+        tracks carry over it. A video that ends before the frame count its header promises is
+        an error, or a warning with `skip_bad`.
+        """
+        warn = warn or _stderr_line
         if self.kind == KIND_VIDEO:
-            yield from _video_frames(self.path)
+            yield from _video_frames(self.path, self.length, skip_bad, warn)
             return
+        previous = np.zeros((self.height, self.width, 3), np.uint8)
         for index, path in enumerate(self.image_paths):
-            image = read_image(path)
-            if image.shape[:2] != (self.height, self.width):
-                h, w = image.shape[:2]
-                raise InputError(
-                    f"image is {w}x{h}, the sequence is {self.width}x{self.height}", path
-                )
+            try:
+                image = self._image(path)
+            except InputError as err:
+                if not skip_bad:
+                    raise
+                warn(f"{err}; frame {index + 1} skipped, the previous frame stands in for it")
+                image = previous
+            previous = image
             yield index, image
+
+    def _image(self, path: Path) -> np.ndarray:
+        image = read_image(path)
+        if image.shape[:2] != (self.height, self.width):
+            h, w = image.shape[:2]
+            raise InputError(f"image is {w}x{h}, the sequence is {self.width}x{self.height}", path)
+        return image
+
+    def check(self, mode: str = "sample") -> None:
+        """Decode frames up front so that a corrupt one fails before any work: `"sample"` the
+        first, middle and last image (a video was already opened), `"all"` every frame (a
+        video: decoded to its end against its header's count), `"none"` nothing."""
+        if mode not in CHECK_FRAMES:
+            raise ValueError(f"mode must be one of {CHECK_FRAMES}, got {mode!r}")
+        if mode == "none" or (self.kind == KIND_VIDEO and mode == "sample"):
+            return
+        if self.kind == KIND_VIDEO:
+            for _ in self.frames():
+                pass
+            return
+        paths = self.image_paths
+        if mode == "sample":
+            paths = tuple(dict.fromkeys((paths[0], paths[len(paths) // 2], paths[-1])))
+        for path in paths:
+            self._image(path)
 
 
 def read_image(path: Path) -> np.ndarray:
-    """Decode one image as BGR uint8; an unreadable, corrupt or truncated file -> InputError."""
+    """Decode one image as BGR uint8, as stored (no EXIF rotation); the format is taken from
+    the content, not the name. An unreadable, corrupt or truncated file -> InputError."""
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as err:
         raise InputError(f"cannot read image ({err.strerror or err})", path) from None
-    if (
-        path.suffix.lower() in JPEG_SUFFIXES
-        and JPEG_END_MARKER not in data[-JPEG_TAIL_BYTES:].tobytes()
-    ):
-        raise InputError("truncated or corrupt JPEG (no end-of-image marker)", path)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if not data.size:
+        raise InputError("empty image file", path)
+    if data[: len(JPEG_START_MARKER)].tobytes() != JPEG_START_MARKER:
+        image = cv2.imdecode(data, IMREAD_FLAGS)
+    else:
+        with _native_stderr() as messages:
+            image = cv2.imdecode(data, IMREAD_FLAGS)
+        damage = next((m for m in messages if m.startswith(LIBJPEG_DAMAGE)), None)
+        if damage is not None:
+            raise InputError(f"truncated or corrupt JPEG ({damage.rstrip('.')})", path)
     if image is None:
         raise InputError("unreadable or corrupt image", path)
     return image
 
 
-def _video_frames(path: Path) -> Iterator[tuple[int, np.ndarray]]:
+@contextlib.contextmanager
+def _native_stderr() -> Iterator[list[str]]:
+    """Collect, into the yielded list once the block ends, what C libraries write to file
+    descriptor 2 inside it: libjpeg reports damaged data only there, as a warning."""
+    messages: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(STDERR_FD)
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), STDERR_FD)
+            try:
+                yield messages
+            finally:
+                os.dup2(saved, STDERR_FD)
+                sink.seek(0)
+                messages.extend(sink.read().decode("utf-8", "replace").splitlines())
+    finally:
+        os.close(saved)
+
+
+def _stderr_line(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _video_frames(
+    path: Path, promised: int, skip_bad: bool, warn: Callable[[str], None]
+) -> Iterator[tuple[int, np.ndarray]]:
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
@@ -123,11 +199,16 @@ def _video_frames(path: Path) -> Iterator[tuple[int, np.ndarray]]:
         while True:
             ok, image = capture.read()
             if not ok:
-                return
+                break
             yield index, image
             index += 1
     finally:
         capture.release()
+    if promised != UNKNOWN_LENGTH and index < promised:
+        problem = f"decoded {index} of the {promised} frames its header promises"
+        if not skip_bad:
+            raise InputError(f"{problem} (corrupt or truncated video)", path)
+        warn(f"{path}: {problem}; results end at frame {index}")
 
 
 def open_sources(path: str | Path, frame_rate: float | None = None) -> list[Sequence]:
@@ -187,9 +268,7 @@ def _optional_file(path: Path) -> Path | None:
 
 
 def _open_mot(seq_dir: Path) -> Sequence:
-    info = read_seqinfo(seq_dir)
-    if info.length <= 0:
-        raise InputError(f"seqLength must be positive, got {info.length}", seq_dir / "seqinfo.ini")
+    info = read_seqinfo(seq_dir)  # checks that rate, length and size are positive numbers
     image_dir = seq_dir / info.im_dir
     if not image_dir.is_dir():
         raise InputError("image folder missing (imDir in seqinfo.ini)", image_dir)

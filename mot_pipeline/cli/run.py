@@ -3,14 +3,41 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from types import FrameType
 
 from mot_pipeline.config import DEFAULT_DETECTOR, load_config, with_device
 from mot_pipeline.errors import InputError
 
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that the same cleanup runs (nothing half-written)."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises `Terminated` inside the block (main thread only; restored after)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -73,6 +100,18 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--conf", type=float, help="YOLO confidence threshold")
     p.add_argument("--device", help="torch device for YOLO and the tracker, e.g. cpu, cuda")
+    p.add_argument(
+        "--check-frames",
+        choices=("sample", "all", "none"),
+        help="frames decoded before any work: first, middle and last of each sequence "
+        "(default), all, or none",
+    )
+    p.add_argument(
+        "--on-bad-frame",
+        choices=("stop", "skip"),
+        help="a corrupt frame fails its sequence (stop, default) or is skipped with a warning, "
+        "the previous frame standing in (skip)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing result files")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or table")
     return p
@@ -81,39 +120,81 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        from mot_pipeline import runner
-
-        if args.threads is not None and args.threads < 1:
-            raise InputError(f"--threads must be >= 1, got {args.threads}")
-        pipeline = {"detect_every": args.detect_every, "lag": args.lag}
-        config = load_config(
-            args.config,
-            tracker=args.tracker,
-            detector=args.detector,
-            frame_rate=args.frame_rate,
-            yolo={} if args.conf is None else {"conf": args.conf},
-            pipeline={k: v for k, v in pipeline.items() if v is not None},
-        )
-        if args.device is not None:
-            config = with_device(config, args.device)
-        report = runner.run(
-            args.paths,
-            args.output,
-            config,
-            evaluate=args.evaluate,
-            save_video=args.save_video,
-            make_zip=args.zip,
-            overwrite=args.overwrite,
-            threads=args.threads,
-            progress=not args.quiet,
-            log=(lambda _: None) if args.quiet else print,
-        )
+        with _sigterm_as_interrupt():
+            report = _run(args)
     except InputError as err:
-        print(f"mot-run: error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("mot-run: interrupted; no partial result files were written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _error(str(err))
+    except KeyboardInterrupt as err:
+        print("mot-run: interrupted; no result files were written", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED
+    except OSError as err:  # a write error (disk full, permissions): nothing was published
+        where = f"{err.filename}: " if err.filename else ""
+        return _error(f"{where}cannot write ({err.strerror or err}); no result files were written")
+    try:
+        _print_report(report)
+    except BrokenPipeError:  # stdout closed early (e.g. `| head -1`): the files are written
+        _silence_stdout()
+    if report.failures:
+        first = report.failures[0]
+        return _error(
+            f"{len(report.failures)} of {len(report.failures) + len(report.runs)} sequence(s) "
+            f"failed, listed in {report.failures_path}; the others were written. {first.error}"
+        )
+    return 0
+
+
+def _run(args: argparse.Namespace):
+    from mot_pipeline import runner
+
+    if args.threads is not None and args.threads < 1:
+        raise InputError(f"--threads must be >= 1, got {args.threads}")
+    pipeline = {"detect_every": args.detect_every, "lag": args.lag}
+    frames = {"check_frames": args.check_frames, "on_bad_frame": args.on_bad_frame}
+    config = load_config(
+        args.config,
+        tracker=args.tracker,
+        detector=args.detector,
+        frame_rate=args.frame_rate,
+        yolo={} if args.conf is None else {"conf": args.conf},
+        pipeline={k: v for k, v in pipeline.items() if v is not None},
+        input={k: v for k, v in frames.items() if v is not None},
+    )
+    if args.device is not None:
+        config = with_device(config, args.device)
+    quiet = args.quiet
+    return runner.run(
+        args.paths,
+        args.output,
+        config,
+        evaluate=args.evaluate,
+        save_video=args.save_video,
+        make_zip=args.zip,
+        overwrite=args.overwrite,
+        threads=args.threads,
+        progress=not quiet,
+        log=(lambda _: None) if quiet else _print,
+        warn=lambda message: print(f"mot-run: warning: {message}", file=sys.stderr),
+        protect=[args.config] if args.config else [],
+    )
+
+
+def _print(text: str) -> None:
+    """`print` that survives a closed stdout: the results matter, not the table."""
+    try:
+        print(text)
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that Python's own flush at exit does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _print_report(report) -> None:
     for r in report.runs:
         written = ", ".join(str(p) for p in r.result_paths)
         print(
@@ -124,7 +205,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"metrics: {report.metrics_path}")
     if report.zip_path:
         print(f"submission: {report.zip_path}")
-    return 0
+    sys.stdout.flush()
+
+
+def _error(message: str) -> int:
+    print(f"mot-run: error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":
