@@ -107,13 +107,40 @@ def test_cache_key_follows_weights_and_precision(tmp_path):
     assert model_cache.cache_key(other, "f32") != f32
 
 
+def _cpu(monkeypatch, *, dot: str | None, amx: bool, nncf: bool = True) -> None:
+    monkeypatch.setattr(backends, "cpu_int8_dot", lambda: dot)
+    monkeypatch.setattr(backends, "cpu_has_amx_bf16", lambda: amx)
+    monkeypatch.setattr(backends, "nncf_installed", lambda: nncf)
+
+
+@pytest.mark.parametrize(
+    ("dot", "amx", "nncf", "expected"),
+    [
+        ("AVX512-VNNI", False, True, "int8"),  # this project's AMD EPYC
+        ("AMX-INT8", True, True, "int8"),  # a Xeon with AMX: int8 beats bf16 there too
+        ("AVX512-VNNI", True, False, "bf16"),  # no NNCF to quantise with
+        (None, True, True, "bf16"),
+        (None, False, True, "f32"),
+    ],
+)
+def test_auto_picks_the_fastest_accurate_precision(monkeypatch, dot, amx, nncf, expected):
+    _cpu(monkeypatch, dot=dot, amx=amx, nncf=nncf)
+    choice = backends.resolve(SiamMTConfig(backend="auto", precision="auto"))
+    assert (choice.backend, choice.precision) == ("openvino", expected)
+    assert choice.reason.startswith("auto: ") and expected in choice.reason
+    assert choice.describe().startswith(f"openvino {expected} (auto: ")
+    if expected == "int8":
+        assert dot in choice.reason  # says why
+
+
 def test_backend_choice_and_refusals(monkeypatch):
-    monkeypatch.setattr(backends, "cpu_has_amx_bf16", lambda: False)
-    assert backends.resolve(SiamMTConfig(backend="auto", precision="auto")) == backends.Choice(
-        "openvino", "f32", "auto"
-    )
-    assert backends.resolve(SiamMTConfig(backend="auto", device="cuda")).backend == "torch"
+    _cpu(monkeypatch, dot="AVX512-VNNI", amx=False)
+    torch_auto = backends.resolve(SiamMTConfig(backend="torch", precision="auto"))
+    assert torch_auto.precision == "f32"  # torch has no int8; no AMX for bf16
+    cuda = backends.resolve(SiamMTConfig(backend="auto", precision="auto", device="cuda"))
+    assert (cuda.backend, cuda.precision) == ("torch", "f32")
+    assert backends.resolve(SiamMTConfig(backend="torch", precision="f32")).reason == "set"
     with pytest.raises(ValueError, match="int8"):
-        backends.resolve(SiamMTConfig(precision="int8"))
+        backends.resolve(SiamMTConfig(backend="torch", precision="int8"))
     with pytest.raises(ValueError, match="CPU"):
         backends.resolve(SiamMTConfig(backend="openvino", device="cuda"))

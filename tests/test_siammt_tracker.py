@@ -398,12 +398,13 @@ def test_bfloat16_backbone_tracks_like_float32(seq):
         SiamMTConfig(precision="float16")
 
 
-def test_auto_precision_is_bf16_only_on_cpus_with_amx(monkeypatch):
+def test_auto_precision_on_torch_is_bf16_only_on_cpus_with_amx(monkeypatch):
     for native, expected in ((True, "bf16"), (False, "f32")):
         monkeypatch.setattr(backends, "cpu_has_amx_bf16", lambda native=native: native)
-        choice = backends.resolve(SiamMTConfig(precision="auto"))
-        assert (choice.precision, choice.reason) == (expected, "auto")
-        assert backends.resolve(SiamMTConfig(precision="auto", device="cuda")).precision == "f32"
-    assert backends.resolve(SiamMTConfig()) == backends.Choice("torch", "f32", "set")
+        choice = backends.resolve(SiamMTConfig(backend="torch", precision="auto"))
+        assert choice.precision == expected and choice.reason.startswith("auto")
+        cuda = SiamMTConfig(backend="torch", precision="auto", device="cuda")
+        assert backends.resolve(cuda).precision == "f32"
+    assert backends.resolve(SiamMTConfig(backend="torch", precision="f32")).reason == "set"
     phi = SiamMT(SiamMTConfig(precision="bf16")).backbone
     assert next(phi.net.parameters()).dtype == torch.bfloat16 and phi.name == "torch bf16"

@@ -73,6 +73,14 @@ class ReportThreshold(Protocol):
     def min_report_score(self) -> float: ...
 
 
+@runtime_checkable
+class Describe(Protocol):
+    """Optional extra of a `MotionEstimator`: `describe()`, one line for logs saying what
+    runs inside when a setting chose it (e.g. SiamMT's backbone backend and precision)."""
+
+    def describe(self) -> str: ...
+
+
 # name -> where its config class (a light module: no torch) and its factory live.
 REGISTRY: dict[str, Plugin] = {
     "kalman": Plugin("trackers.kalman:KalmanConfig", "trackers.kalman:KalmanEstimator"),

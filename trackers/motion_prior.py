@@ -178,6 +178,12 @@ class MotionPrior:
         """The appearance estimator's frame resize factor, where it has one."""
         return getattr(self.appearance, "frame_scale", None)
 
+    def describe(self) -> str:
+        """`trackers.Describe`: the appearance estimator's line, and the prior around it."""
+        inner = getattr(self.appearance, "describe", None)
+        name = inner() if callable(inner) else type(self.appearance).__name__
+        return f"{name}, with a motion prior"
+
     # -- internals -----------------------------------------------------------------------------
     def _fuse(self, kf: BoxKalmanFilter, boxes: np.ndarray) -> np.ndarray:
         """Update the filter with the plausible appearance boxes; returns which were used."""

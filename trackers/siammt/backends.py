@@ -12,6 +12,7 @@ docs/DECISIONS.md, "SiamMT: inference backend").
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -38,29 +39,69 @@ class Backbone(Protocol):
 
 @dataclass(frozen=True)
 class Choice:
-    """A resolved backend and precision, and why ("auto" or "set")."""
+    """A resolved backend and precision, and why: "set" (the config named both) or, for
+    "auto", the rule that picked them."""
 
     backend: str
     precision: str
     reason: str
 
+    def describe(self) -> str:
+        """E.g. "openvino int8 (auto: int8 dot products (AVX512-VNNI), nncf installed)"."""
+        return f"{self.backend} {self.precision} ({self.reason})"
+
+
+def cpu_int8_dot() -> str | None:
+    """The name of this CPU's int8 dot-product instructions (AMX-INT8, AVX512-VNNI or
+    AVX-VNNI), where OpenVINO's int8 convolutions beat bf16 and f32; None without."""
+    caps = torch.cpu.get_capabilities()
+    for key, name in (("amx_int8", "AMX-INT8"), ("avx512_vnni", "AVX512-VNNI")):
+        if caps.get(key, False):
+            return name
+    return "AVX-VNNI" if caps.get("avx_vnni", False) else None
+
+
+def nncf_installed() -> bool:
+    """int8 models are quantised by NNCF at first use (`quantize.py`)."""
+    return importlib.util.find_spec("nncf") is not None
+
 
 def resolve(config: SiamMTConfig) -> Choice:
-    """The backend and precision to run. "auto": OpenVINO on the CPU (as fast as torch in f32,
-    faster in bf16 with AMX: docs/DECISIONS.md), torch elsewhere; bf16 where the CPU has
-    AMX-BF16, f32 otherwise (int8 is never chosen automatically: it costs accuracy)."""
+    """The backend and precision to run. Backend "auto": OpenVINO on the CPU (as fast as torch
+    in f32, faster in int8 and bf16), torch elsewhere. Precision "auto" on the CPU: the fastest
+    that tracks as well as float32 (docs/DECISIONS.md, "SiamMT: inference backend and int8"):
+    int8 in OpenVINO where the CPU has int8 dot products (and NNCF is installed), else bf16
+    where it has AMX-BF16, else f32; f32 off the CPU."""
     cpu = torch.device(config.device).type == "cpu"
-    backend, reason = config.backend, "set"
+    backend, why = config.backend, []
     if backend == "auto":
-        backend, reason = ("openvino" if cpu else "torch"), "auto"
+        backend = "openvino" if cpu else "torch"
+        why.append("OpenVINO on the CPU" if cpu else f"torch on {config.device}")
     if backend == "openvino" and not cpu:
         raise ValueError(f"the openvino backend runs on the CPU, not {config.device!r}")
     precision = config.precision
     if precision == "auto":
-        precision, reason = ("bf16" if cpu and cpu_has_amx_bf16() else "f32"), "auto"
+        precision, rule = _auto_precision(backend, cpu)
+        why.append(rule)
     if precision == "int8" and backend == "torch":
         raise ValueError("precision int8 needs backend openvino")
-    return Choice(backend, precision, reason)
+    return Choice(backend, precision, f"auto: {'; '.join(why)}" if why else "set")
+
+
+def _auto_precision(backend: str, cpu: bool) -> tuple[str, str]:
+    """(precision, the rule that chose it) for precision "auto" (see `resolve`)."""
+    if not cpu:
+        return "f32", "f32 off the CPU"
+    dot = cpu_int8_dot()
+    if backend == "openvino" and dot is not None:
+        if nncf_installed():
+            return "int8", f"int8: the CPU has {dot}"
+        fallback = "nncf not installed, so not int8"
+    else:
+        fallback = "no int8 dot products" if backend == "openvino" else "torch has no int8"
+    if cpu_has_amx_bf16():
+        return "bf16", f"bf16: the CPU has AMX-BF16 ({fallback})"
+    return "f32", f"f32: no AMX-BF16 ({fallback})"
 
 
 class TorchBackbone:
@@ -125,9 +166,9 @@ class OpenVinoBackbone:
         return ov.Core().compile_model(self.model, "CPU", properties)
 
 
-def make_backbone(config: SiamMTConfig) -> Backbone:
-    """The backbone `config` asks for (`resolve`)."""
-    choice = resolve(config)
+def make_backbone(config: SiamMTConfig, choice: Choice | None = None) -> Backbone:
+    """The backbone `choice` names (default: `resolve(config)`)."""
+    choice = choice or resolve(config)
     if choice.backend == "openvino":
         return OpenVinoBackbone(config, choice.precision)
     return TorchBackbone(config, choice.precision)

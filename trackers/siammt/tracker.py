@@ -20,7 +20,7 @@ import torch
 from mot_pipeline.types import check_frame
 from trackers import MotionEstimator
 from trackers.motion_prior import with_motion_prior
-from trackers.siammt.backends import make_backbone
+from trackers.siammt.backends import make_backbone, resolve
 from trackers.siammt.config import SiamMTConfig
 from trackers.siammt.crop import cell_size, kappa
 from trackers.siammt.features import FeatureExtractor
@@ -40,7 +40,8 @@ class SiamMT:
     def __init__(self, config: SiamMTConfig | None = None) -> None:
         self.config = c = config or SiamMTConfig()
         self.device = torch.device(c.device)
-        self.backbone = make_backbone(c)
+        self.choice = resolve(c)  # φ's backend and precision, and why
+        self.backbone = make_backbone(c, self.choice)
         self.features = FeatureExtractor(c, self.backbone)
         self.response_size = c.search_cells - c.exemplar_cells + 1
         self.peaks = PeakFinder(c, self.response_size, self.device)
@@ -111,6 +112,10 @@ class SiamMT:
     def min_report_score(self) -> float:
         """`trackers.ReportThreshold`: the pipeline hides a propagated track scored below."""
         return self.config.min_report_score
+
+    def describe(self) -> str:
+        """One line for logs: what runs φ and why (`backends.resolve`)."""
+        return f"siammt, backbone {self.choice.describe()}"
 
     def place(self, boxes: np.ndarray) -> None:
         self._t.place(boxes, self.config.min_box_size)
