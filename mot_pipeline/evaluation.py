@@ -127,13 +127,20 @@ def _relabel(per_frame: list[np.ndarray]) -> tuple[tuple[np.ndarray, ...], int]:
 
 
 def sequence_length(gt: MotRows, result: MotRows, info: SequenceInfo | None) -> int:
-    """Frames to score: seqinfo's length, else up to the last frame in gt or result.
+    """Frames to score: seqinfo's length, else the ground truth's last frame.
 
-    Rows past seqinfo's length mean the file belongs to another sequence (or is broken), so
-    they raise `InputError` rather than being silently dropped.
+    Rows past that length mean the file belongs to another sequence (or is broken), so they
+    raise `InputError` rather than being silently dropped, or, without a seqinfo.ini, scored
+    over every frame up to theirs (a stray row at frame 1e9 would allocate without bound).
     """
     if info is None:
-        return max(gt.num_frames, result.num_frames)
+        if result.num_frames > gt.num_frames:
+            raise InputError(
+                f"has rows for frame {result.num_frames} but the ground truth ends at frame "
+                f"{gt.num_frames} (no seqinfo.ini gives the sequence length)",
+                result.path,
+            )
+        return gt.num_frames
     for rows in (gt, result):
         if rows.num_frames > info.length:
             raise InputError(
@@ -287,10 +294,11 @@ def evaluate(pairs: Iterable[SequencePair | tuple[Any, ...]]) -> Report:
     if len(set(names)) != len(names):
         raise ValueError(f"sequence names must be unique: {names}")
 
+    # Every sequence's frame range is checked before any is scored.
+    lengths = [sequence_length(p.gt, p.result, p.info) for p in items]
     hota_metric = HOTA()
     clear_accs, id_accs, hota_res, num_ids, ignored = [], [], {}, {}, {}
-    for p in items:
-        num_frames = sequence_length(p.gt, p.result, p.info)
+    for p, num_frames in zip(items, lengths, strict=True):
         mot20 = p.name.upper().startswith(MOT20_PREFIX) if p.mot20 is None else p.mot20
         distractors = MOT20_DISTRACTOR_CLASSES if mot20 else DISTRACTOR_CLASSES
         seq = preprocess_sequence(p.gt, p.result, num_frames, p.name, distractors)
