@@ -187,7 +187,8 @@ def run(
             atomic_write_text(stage.path(FAILURES_FILE), lines)
             report.failures_path = output / FAILURES_FILE
         # An older run's files that this one does not write again go: no folder mixes runs.
-        stage.publish([*targets, *products, output / FAILURES_FILE] if overwrite else [])
+        products_any_run = [output / n for n in (METRICS_FILE, SUBMISSION_FILE, FAILURES_FILE)]
+        stage.publish([*targets, *products_any_run] if overwrite else [])
     if report.metrics is not None:
         log(evaluation.format_table(report.metrics))
     return report
