@@ -55,7 +55,8 @@ def read_seqinfo(seq_dir: str | Path) -> SequenceInfo:
             im_ext=sec.get("imExt", ".jpg"),
         )
     except (KeyError, ValueError, configparser.Error) as err:
-        raise InputError(f"malformed seqinfo.ini ({err})", path) from None
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"malformed seqinfo.ini ({first_line})", path) from None
     except OSError as err:
         raise InputError(f"cannot read ({err.strerror or err})", path) from None
     if not (math.isfinite(info.frame_rate) and info.frame_rate > 0):
