@@ -86,24 +86,13 @@ class Augmenter:
             centres[:, 0] = frame_x.shape[1] - centres[:, 0]
             truth = replace(truth, centres=centres)
         m = len(group.ids)
-        spacing = self.cells(boxes_x)
-        centre_x = _centres(boxes_x)
+        spacing, centre_x = self.cells(boxes_x), _centres(boxes_x)
         zoom_z = zoom_x = 1.0
         if train:
             spacing = spacing * np.exp(rng.uniform(-a.scale_jitter, a.scale_jitter, m))
             centre_x = centre_x + rng.uniform(-a.max_shift, a.max_shift, (m, 2)) * spacing[:, None]
             zoom_z, zoom_x = np.exp(rng.uniform(-a.frame_scale_jitter, a.frame_scale_jitter, 2))
-            gray = rng.random() < a.grayscale
-            cv2.setRNGSeed(int(rng.integers(2**31)))
-            e, x = self.siammt.exemplar_cells, self.siammt.search_cells
-            cell_z = self.cells(boxes_z)
-            reach_z = RECEPTIVE_FIELD / STRIDE * cell_z.max() / zoom_z
-            reach_x = RECEPTIVE_FIELD / STRIDE * spacing.max() / zoom_x
-            region_z = self.region(_centres(boxes_z), e / 2 * cell_z + reach_z, frame_z.shape)
-            region_x = self.region(centre_x, x / 2 * spacing + reach_x, frame_x.shape)
-            frame_z = self.photometric(frame_z, rng, gray, region_z)
-            frame_x = self.photometric(frame_x, rng, gray, region_x)
-        return Sample(
+        sample = Sample(
             group,
             frame_z,
             frame_x,
@@ -114,6 +103,23 @@ class Augmenter:
             float(zoom_z),
             float(zoom_x),
             truth,
+        )
+        return self._photometric_pair(sample, rng) if train else sample
+
+    def _photometric_pair(self, s: Sample, rng: np.random.Generator) -> Sample:
+        """`photometric` on both frames, where φ will look (grids plus a receptive field at
+        the frame's resize), grayscale for both or neither."""
+        gray = rng.random() < self.config.grayscale
+        cv2.setRNGSeed(int(rng.integers(2**31)))  # cv2.randn's noise follows `rng`
+        e, x = self.siammt.exemplar_cells, self.siammt.search_cells
+        reach_z = RECEPTIVE_FIELD / STRIDE * s.cell_z.max() / s.zoom_z
+        reach_x = RECEPTIVE_FIELD / STRIDE * s.spacing_x.max() / s.zoom_x
+        region_z = self.region(s.centre_z, e / 2 * s.cell_z + reach_z, s.frame_z.shape)
+        region_x = self.region(s.centre_x, x / 2 * s.spacing_x + reach_x, s.frame_x.shape)
+        return replace(
+            s,
+            frame_z=self.photometric(s.frame_z, rng, gray, region_z),
+            frame_x=self.photometric(s.frame_x, rng, gray, region_x),
         )
 
     def photometric(
