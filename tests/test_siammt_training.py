@@ -345,3 +345,33 @@ def test_confident_stretches_cut_at_jumps_gaps_and_low_scores():
     assert (new[:3] == 0).all()
     assert len(set(new[3:6])) == 1 and new[3] > 0
     assert len(set(new[6:])) == 1 and new[6] > 0 and new[6] != new[3]
+
+
+# -- augmentation ----------------------------------------------------------------------------------
+def test_flip_mirrors_boxes_and_truth_and_draws_repeat():
+    seqs = [_synthetic(0.0)]
+    sampler = PairSampler(seqs, SamplerConfig(max_gap=5, min_height=10), SIAMMT)
+    group = sampler.sample(np.random.default_rng(3))
+    frame = np.random.default_rng(4).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    aug = Augmenter(AugmentConfig(flip=1.0, max_shift=0.0, scale_jitter=0.0), SIAMMT)
+    a = aug.sample(group, frame, frame, np.random.default_rng(5))
+    b = aug.sample(group, frame, frame, np.random.default_rng(5))
+    assert np.array_equal(a.frame_x, b.frame_x) and np.array_equal(a.frame_z, b.frame_z)
+    cx = (group.boxes_x[:, 0] + group.boxes_x[:, 2]) / 2
+    assert np.allclose(a.centre_x[:, 0], 640 - cx)
+    k = np.flatnonzero(group.truth.ids == group.ids[0])[0]
+    assert np.allclose(a.truth.centres[k], a.centre_x[0])  # labels follow the mirrored frame
+    assert a.frame_x.shape == frame.shape and a.frame_x.dtype == np.uint8
+
+
+@pytest.mark.slow
+def test_pseudo_labels_from_video_feed_the_sampler(tmp_path):
+    from trackers.siammt.training.pairs import load_sequence
+    from trackers.siammt.training.pseudo import pseudo_label
+
+    video = Path(__file__).resolve().parents[2] / "shared" / "data" / "video" / "people.mp4"
+    if not video.is_file():
+        pytest.skip(f"shared video not found at {video}")
+    folder = pseudo_label(video, tmp_path, PseudoConfig(max_frames=20), log=lambda _: None)
+    seq = load_sequence(folder, SamplerConfig(max_gap=5))
+    assert len(PairSampler([seq], SamplerConfig(max_gap=5), SIAMMT)) > 0
