@@ -5,6 +5,7 @@ the loss, a trained checkpoint loads into the tracker and tracks, mot-train's ex
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from trackers.siammt.config import SiamMTConfig
 from trackers.siammt.tracker import SiamMT
 from trackers.siammt.training import checkpoint
 from trackers.siammt.training.augment import Augmenter
+from trackers.siammt.training.batch import make_batch
 from trackers.siammt.training.config import (
     AugmentConfig,
     PseudoConfig,
@@ -40,7 +42,7 @@ from trackers.siammt.training.loss import balanced_loss, logistic_loss
 from trackers.siammt.training.model import scratch_alexnet
 from trackers.siammt.training.pairs import PairSampler, SequenceGt, usable_rows
 from trackers.siammt.training.pseudo import confident_stretches
-from trackers.siammt.training.trainer import Trainer, make_batch
+from trackers.siammt.training.trainer import Trainer
 
 SIAMMT = SiamMTConfig()
 SMALL_WIDTHS = (14, 38, 56, 56, 38)
@@ -92,6 +94,17 @@ def test_balanced_loss_mixes_positive_and_negative_maps():
     a, b = math.log(2), math.log(1 + math.e)  # per-map sums: the weights sum to 1 per map
     assert parts.total.item() == pytest.approx(0.75 * a + 0.25 * b, rel=1e-6)
     assert parts.positive_maps == pytest.approx(a) and parts.negative_maps == pytest.approx(b)
+
+
+def test_peak_on_positive():
+    from trackers.siammt.training.validation import peak_on_positive
+
+    labels = torch.zeros(2, 3, 3)
+    labels[:, 1, 1] = 1
+    logits = torch.zeros(2, 3, 3)
+    logits[0, 1, 1] = 2.0  # the peak on the person
+    logits[1, 0, 2] = 2.0  # on someone else
+    assert peak_on_positive(logits, labels).tolist() == [True, False]
 
 
 def test_pair_index_own_group_and_next():
@@ -236,13 +249,23 @@ def test_one_step_lowers_the_loss_on_a_tiny_batch(tmp_path):
 
 
 def test_trained_checkpoint_loads_and_tracks(tmp_path):
-    seq = small_sequence(tmp_path, frames=6)
-    result = Trainer(
-        _tiny_config(), [seq], tmp_path / "out", progress=False, log=lambda _: None
-    ).run()
-    assert (tmp_path / "out" / "checkpoints" / "epoch_001.pt").is_file()
-    assert (tmp_path / "out" / "loss.csv").read_text().count("\n") == 2  # header + 1 step
-    assert (tmp_path / "out" / "loss.png").is_file()
+    seq, out = small_sequence(tmp_path, frames=6), tmp_path / "out"
+    quiet = dict(progress=False, log=lambda _: None)
+    config = _tiny_config(val_pairs=2)
+    Trainer(config, [seq], out, val=[seq], **quiet).run()
+    with pytest.raises(InputError, match="--resume"):  # never silently over an earlier run
+        Trainer(config, [seq], out, **quiet)
+    longer = replace(config, epochs=2)
+    result = Trainer(longer, [seq], out, val=[seq], resume=True, **quiet).run()
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
+        "epoch_001.pt",
+        "epoch_002.pt",
+    ]
+    steps = (out / "loss.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in steps[1:]] == ["1", "2"]  # one step per epoch, resumed
+    val = (out / "val.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in val[1:]] == ["0", "1", "2"]  # 0: the starting weights
+    assert (out / "loss.png").is_file()
     tracker = SiamMT(SiamMTConfig(weights=str(result.weights), motion=None))
     gt = read_mot_file(SAMPLE / "gt" / "gt.txt", "gt")
     first = gt.frame(0)

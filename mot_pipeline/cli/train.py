@@ -41,6 +41,13 @@ def parser() -> argparse.ArgumentParser:
         metavar="VIDEO",
         help="unlabeled videos: tracked at detect-every 1, confident tracks become gt",
     )
+    p.add_argument(
+        "--val",
+        nargs="+",
+        default=[],
+        metavar="SEQ_DIR",
+        help="held-out sequences with gt, scored after every epoch (val.csv)",
+    )
     p.add_argument("--output", "-o", required=True, metavar="DIR", help="where results go")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--device", help="torch device, e.g. cpu, cuda (default: the config's)")
@@ -79,7 +86,7 @@ def _train(args: argparse.Namespace, log):
     if not args.data and not args.video:
         raise InputError("nothing to train on: give --data and/or --video")
     config = load_train_config(args.config, epochs=args.epochs, device=args.device)
-    for path in [*args.data, *args.video]:
+    for path in [*args.data, *args.video, *args.val]:
         if not Path(path).exists():
             raise InputError("not found", path)
     output = check_output_dir(args.output)
@@ -88,10 +95,12 @@ def _train(args: argparse.Namespace, log):
         from trackers.siammt.training.pseudo import pseudo_label
 
         for video in args.video:
-            data.append(pseudo_label(video, output / PSEUDO_DIR, config.pseudo, log=log))
+            data.append(pseudo_label(video, output / PSEUDO_DIR, config.pseudo, log, args.threads))
     from trackers.siammt.training.trainer import Trainer
 
-    trainer = Trainer(config, data, output, resume=args.resume, progress=not args.quiet, log=log)
+    trainer = Trainer(
+        config, data, output, val=args.val, resume=args.resume, progress=not args.quiet, log=log
+    )
     set_threads(args.threads)  # after the models: loading YOLO resets torch's thread count
     return trainer.run()
 

@@ -136,6 +136,7 @@ class TrainConfig:
     epochs: int = 20
     pairs_per_epoch: int = 512  # frame pairs (each with up to targets_per_frame people)
     batch_size: int = 8  # frame pairs per step
+    val_pairs: int = 64  # fixed frame pairs of the held-out (--val) sequences, scored per epoch
     lr: float = PAPER_LR
     lr_end: float = PAPER_LR_END  # geometric annealing from lr to lr_end over the epochs
     weight_decay: float = PAPER_WEIGHT_DECAY  # L2, Adam's
@@ -149,8 +150,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_choices(self)
-        if min(self.epochs, self.pairs_per_epoch, self.batch_size) < 1:
-            raise ValueError("epochs, pairs_per_epoch and batch_size must be >= 1")
+        if min(self.epochs, self.pairs_per_epoch, self.batch_size, self.val_pairs) < 1:
+            raise ValueError("epochs, pairs_per_epoch, batch_size and val_pairs must be >= 1")
         if not (self.lr > 0 and self.lr_end > 0 and self.weight_decay >= 0):
             raise ValueError("lr and lr_end must be > 0, weight_decay >= 0")
         if not 0 <= self.frozen_convs <= 5:

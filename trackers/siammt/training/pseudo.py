@@ -64,7 +64,9 @@ def confident_stretches(
     return out
 
 
-def _track(video: Path, folder: Path, config: PseudoConfig, log: Callable[[str], None]):
+def _track(
+    video: Path, folder: Path, config: PseudoConfig, log: Callable[[str], None], threads: int | None
+):
     """Run the pipeline over `video`, writing its frames as images; returns rows and info."""
     from mot_pipeline.config import RunConfig, tracker_config
     from mot_pipeline.pipeline import Pipeline, PipelineConfig
@@ -84,7 +86,7 @@ def _track(video: Path, folder: Path, config: PseudoConfig, log: Callable[[str],
         PipelineConfig(detect_every=1, lag=0),
         frame_rate=source.frame_rate,
     )
-    set_threads()  # after the models: loading YOLO resets torch's thread count
+    set_threads(threads)  # after the models: loading YOLO resets torch's thread count
     images = folder / "img1"
     images.mkdir(parents=True, exist_ok=True)
     parts, shape, count = [], None, 0
@@ -110,16 +112,17 @@ def pseudo_label(
     root: str | Path,
     config: PseudoConfig,
     log: Callable[[str], None] = print,
+    threads: int | None = None,
 ) -> Path:
     """`root/<video name>/`, a MOTChallenge sequence with pseudo ground truth for `video`
-    (reused if an earlier run already wrote it)."""
+    (reused if an earlier run already wrote it); `threads` as `mot-run --threads`."""
     video = Path(video)
     folder = Path(root) / video.stem
     gt_path = folder / "gt" / "gt.txt"
     if gt_path.is_file() and (folder / "seqinfo.ini").is_file():
         log(f"pseudo-labels: reusing {folder}")
         return folder
-    (frames, ids, boxes, scores, detected), info = _track(video, folder, config, log)
+    (frames, ids, boxes, scores, detected), info = _track(video, folder, config, log, threads)
     new_ids = confident_stretches(frames, ids, boxes, scores, detected, config)
     kept = new_ids > 0
     if not kept.any():

@@ -23,29 +23,18 @@ import yaml
 
 from mot_pipeline.errors import InputError
 from mot_pipeline.fileio import atomic_write_text
-from mot_pipeline.sources import read_image
-from trackers.siammt.training import checkpoint
-from trackers.siammt.training.augment import Augmenter, Sample
+from trackers.siammt.training import checkpoint, history
+from trackers.siammt.training.augment import Augmenter
+from trackers.siammt.training.batch import Batch, load_sample, make_batch
 from trackers.siammt.training.config import TrainConfig
-from trackers.siammt.training.history import LossLog
-from trackers.siammt.training.labels import PairSet, disc_centres, label_map, pair_index
 from trackers.siammt.training.loss import LossParts, balanced_loss
 from trackers.siammt.training.model import SiamMTTrainNet, init_alexnet
-from trackers.siammt.training.pairs import PairGroup, PairSampler, load_sequence
+from trackers.siammt.training.pairs import PairSampler, load_sequence
+from trackers.siammt.training.validation import Validator
 
 PRESET_FILE = "track.yaml"  # a mot-run preset that tracks with the trained weights
 # tracker_options that describe the training machine, not the weights
 MACHINE_OPTIONS = ("device", "backend", "precision", "cache_dir", "weights")
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Samples of one step, the pairs scored and their labels (P, R, R) and map weights."""
-
-    samples: list[Sample]
-    pairs: PairSet
-    labels: torch.Tensor
-    map_weight: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -79,6 +68,7 @@ class Trainer:
         data: Sequence[str | Path],
         output: str | Path,
         *,
+        val: Sequence[str | Path] = (),
         resume: bool = False,
         progress: bool = True,
         log: Callable[[str], None] = print,
@@ -102,8 +92,21 @@ class Trainer:
             self.net.to(memory_format=torch.channels_last)
         params = [p for p in self.net.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+        if not resume and checkpoint.latest_state(self.output) is not None:
+            raise InputError(
+                "holds a training run already; pass --resume or another --output", self.output
+            )
         self.start_epoch = self._resume() if resume else 0
-        self.history = LossLog(self.output, self.start_epoch)
+        self.steps = history.CsvLog(
+            self.output / history.LOG_FILE, history.STEP_FIELDS, self.start_epoch
+        )
+        self.validator, self.val_log = None, None
+        if val:
+            held_out = [load_sequence(p, config.sampler) for p in val]
+            self.validator = Validator(held_out, config, self.augmenter, config.val_pairs)
+            self.val_log = history.CsvLog(
+                self.output / history.VAL_FILE, history.VAL_FIELDS, self.start_epoch
+            )
 
     def _resume(self) -> int:
         path = checkpoint.latest_state(self.output)
@@ -117,15 +120,18 @@ class Trainer:
     def run(self) -> TrainResult:
         """Train the remaining epochs, then write the final weights and a mot-run preset."""
         step_times: list[float] = []
+        if self.start_epoch == 0:
+            self._validate(0)  # the starting weights
         for epoch in range(self.start_epoch, self.config.epochs):
             step_times += self._epoch(epoch)
             checkpoint.save_state(
                 self.output, epoch + 1, self.net.backbone, self.optimizer, config_yaml(self.config)
             )
-            self.history.plot()
+            self._validate(epoch + 1)
+            history.plot(self.steps, self.val_log)
         weights = checkpoint.export_weights(self.output / checkpoint.FINAL_FILE, self.net.backbone)
         preset = self._write_preset(weights)
-        means = self.history.epoch_means()
+        means = self.steps.epoch_means()
         last = means.get(self.config.epochs, float("nan")) if step_times else float("nan")
         per_step = float(np.mean(step_times)) if step_times else float("nan")
         return TrainResult(weights, preset, self.config.epochs, last, per_step)
@@ -154,7 +160,7 @@ class Trainer:
             times.append(time.perf_counter() - t0)
             loss = float(parts.total.detach())
             bar.set_postfix(loss=f"{loss:.4f}")
-            self.history.append(
+            self.steps.append(
                 epoch=epoch + 1,
                 step=step,
                 loss=loss,
@@ -163,20 +169,26 @@ class Trainer:
                 lr=lr,
                 seconds=times[-1],
             )
-        mean = self.history.epoch_means().get(epoch + 1, float("nan"))
+        mean = self.steps.epoch_means().get(epoch + 1, float("nan"))
         self.log(f"epoch {epoch + 1}/{c.epochs}: loss {mean:.4f}, lr {lr:.2e}")
         return times
 
     def batch(self, rng: np.random.Generator, train: bool = True) -> Batch:
         """Draw `batch_size` groups, load and augment their frames, label every scored pair."""
         groups = [self.sampler.sample(rng) for _ in range(self.config.batch_size)]
-        samples = [self._load(g, rng, train) for g in groups]
+        samples = [load_sample(self.sequences, g, self.augmenter, rng, train) for g in groups]
         return make_batch(samples, self.config.loss.radius, self.net.response_size, self.net.device)
 
-    def _load(self, group: PairGroup, rng: np.random.Generator, train: bool) -> Sample:
-        paths = self.sequences[group.sequence].image_paths
-        frame_z, frame_x = read_image(paths[group.frame_z]), read_image(paths[group.frame_x])
-        return self.augmenter.sample(group, frame_z, frame_x, rng, train)
+    def _validate(self, epoch: int) -> None:
+        """Score the held-out pairs after `epoch` epochs (0: the starting weights)."""
+        if self.validator is None or self.val_log is None:
+            return
+        r = self.validator.evaluate(self.net)
+        self.val_log.append(epoch=epoch, **dataclasses.asdict(r))
+        self.log(
+            f"held-out after epoch {epoch}: loss {r.loss:.4f}, peak on the person "
+            f"{r.peak_hits:.1%}, in a neighbour's area {r.neighbour_hits:.1%}"
+        )
 
     def step(self, batch: Batch) -> LossParts:
         """One optimiser step on `batch`."""
@@ -199,26 +211,3 @@ class Trainer:
             + yaml.safe_dump({"tracker": "siammt", "tracker_options": options}, sort_keys=False)
         )
         return atomic_write_text(self.output / PRESET_FILE, text, overwrite=True)
-
-
-def make_batch(
-    samples: list[Sample], radius: float, response_size: int, device: torch.device
-) -> Batch:
-    """Score every exemplar against its own sample's search areas and the next sample's,
-    with Eq. 4 labels centred wherever the exemplar's person is (`labels.disc_centres`)."""
-    pairs = pair_index([len(s.group.ids) for s in samples])
-    who = np.concatenate(
-        [np.stack([np.full(len(s.group.ids), s.group.sequence), s.group.ids], 1) for s in samples]
-    )[pairs.exemplar]
-    owner = np.concatenate([np.full(len(s.group.ids), i) for i, s in enumerate(samples)])
-    centre = np.concatenate([s.centre_x for s in samples])[pairs.search]
-    spacing = np.concatenate([s.spacing_x for s in samples])[pairs.search]
-    truths = [s.truth for s in samples]
-    v, weight = disc_centres(who, truths, owner[pairs.search], centre, spacing, response_size)
-    labels = label_map(response_size, torch.as_tensor(v, dtype=torch.float32), radius)
-    return Batch(
-        samples,
-        pairs,
-        labels.to(device),
-        torch.as_tensor(weight, dtype=torch.float32, device=device),
-    )
