@@ -178,20 +178,24 @@ def run(
             )
         if evaluate is not False:
             _evaluate(report, inputs.ground_truth, stage, required=bool(evaluate))
-        if make_zip:
-            files = [stage.path(p.name) for r in report.runs for p in r.result_paths]
-            motchallenge.write_submission_zip(files, stage.path(SUBMISSION_FILE))
-            report.zip_path = output / SUBMISSION_FILE
-        if report.failures:
-            lines = "".join(f"{f.name}\t{f.error}\n" for f in report.failures)
-            atomic_write_text(stage.path(FAILURES_FILE), lines)
-            report.failures_path = output / FAILURES_FILE
+        _write_zip_and_failures(report, stage, make_zip)
         # An older run's files that this one does not write again go: no folder mixes runs.
         products_any_run = [output / n for n in (METRICS_FILE, SUBMISSION_FILE, FAILURES_FILE)]
         stage.publish([*targets, *products_any_run] if overwrite else [])
     if report.metrics is not None:
         log(evaluation.format_table(report.metrics))
     return report
+
+
+def _write_zip_and_failures(report: RunReport, stage: Staging, make_zip: bool) -> None:
+    if make_zip:
+        files = [stage.path(p.name) for r in report.runs for p in r.result_paths]
+        motchallenge.write_submission_zip(files, stage.path(SUBMISSION_FILE))
+        report.zip_path = stage.folder / SUBMISSION_FILE
+    if report.failures:
+        lines = "".join(f"{f.name}\t{f.error}\n" for f in report.failures)
+        atomic_write_text(stage.path(FAILURES_FILE), lines)
+        report.failures_path = stage.folder / FAILURES_FILE
 
 
 def _targets(sources: list[FrameSource], output: Path, save_video: bool) -> list[Path]:

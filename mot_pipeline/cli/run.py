@@ -100,6 +100,14 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--conf", type=float, help="YOLO confidence threshold")
     p.add_argument("--device", help="torch device for YOLO and the tracker, e.g. cpu, cuda")
+    p.add_argument("--overwrite", action="store_true", help="replace existing result files")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or table")
+    _add_frame_options(p)
+    return p
+
+
+def _add_frame_options(p: argparse.ArgumentParser) -> None:
+    """How frames are checked up front and what a corrupt one does (config section `input`)."""
     p.add_argument(
         "--check-frames",
         choices=("sample", "all", "none"),
@@ -112,9 +120,6 @@ def parser() -> argparse.ArgumentParser:
         help="a corrupt frame fails its sequence (stop, default) or is skipped with a warning, "
         "the previous frame standing in (skip)",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace existing result files")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or table")
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
