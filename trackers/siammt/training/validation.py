@@ -1,8 +1,9 @@
 """Held-out evaluation after every epoch (and before the first: the starting weights): the loss
 on a fixed set of frame pairs without augmentation, and how often the score map's peak lands on
-the exemplar's person, over all maps that show them (`peak_hits`) and over the maps of a
-neighbour's search area that show them off-centre (`neighbour_hits`: the confusion between people
-walking close together that the transferred weights suffer from).
+the exemplar's person, over all maps that show them (`peak_hits`) and over the maps of someone
+else's search area (a neighbour's, or another sample's of the same sequence) that show them
+off-centre (`neighbour_hits`: the confusion between people walking close together that the
+transferred weights suffer from).
 
 The pairs come from the `--val` sequences, drawn once with the run's seed, so every epoch (and a
 resumed run) scores the same pairs. For the paper's model selection ("the validation error of
@@ -33,7 +34,7 @@ class ValResult:
     positive_maps: float
     negative_maps: float
     peak_hits: float  # share of maps showing the person whose peak is on a positive cell
-    neighbour_hits: float  # the same over maps centred on a neighbour
+    neighbour_hits: float  # the same over maps centred on someone else
 
 
 def peak_on_positive(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
