@@ -23,7 +23,7 @@ from mot_pipeline.outputs import Staging, check_not_inputs
 from mot_pipeline.pipeline import Pipeline, Timing, rate
 from mot_pipeline.sources import UNKNOWN_LENGTH, open_sources
 from mot_pipeline.sources import Sequence as FrameSource
-from trackers import create
+from trackers import Describe, create
 
 PUBLIC = "public"
 METRICS_FILE = "metrics.json"
@@ -159,6 +159,8 @@ def run(
         raise InputError("no ground truth (gt/gt.txt) to evaluate against", paths[0])
     inputs = _validate(sources, config, evaluate is not False)
     tracker = create(config.tracker, tracker_config(config))
+    if isinstance(tracker, Describe):  # e.g. the backbone SiamMT's auto settings chose
+        log(f"tracker: {tracker.describe()}")
     shared_detector = None if config.detector == PUBLIC else make_detector(config)
     set_threads(threads)  # after the models: loading YOLO resets torch's thread count
     report = RunReport()

@@ -32,6 +32,9 @@ def region() -> torch.Tensor:
     )
 
 
+TORCH_F32 = SiamMTConfig(backend="torch", precision="f32")  # the reference
+
+
 def _features(config: SiamMTConfig, region: torch.Tensor) -> torch.Tensor:
     phi = backends.make_backbone(config)
     return phi(region.to(phi.input_dtype))
@@ -40,7 +43,7 @@ def _features(config: SiamMTConfig, region: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize(("precision", "tolerance"), [("f32", 1e-4), ("bf16", 0.03)])
 def test_openvino_features_match_torch(cache, region, precision, tolerance):
     """Mean relative difference to torch float32 features of the same region."""
-    reference = _features(SiamMTConfig(), region)
+    reference = _features(TORCH_F32, region)
     config = SiamMTConfig(backend="openvino", precision=precision, cache_dir=cache)
     got = _features(config, region)
     assert got.shape == reference.shape and got.dtype == torch.float32
@@ -50,7 +53,7 @@ def test_openvino_features_match_torch(cache, region, precision, tolerance):
 
 def test_int8_features_stay_close(cache, region):
     pytest.importorskip("nncf")
-    reference = _features(SiamMTConfig(), region)
+    reference = _features(TORCH_F32, region)
     got = _features(SiamMTConfig(backend="openvino", precision="int8", cache_dir=cache), region)
     error = (got - reference).abs().mean() / reference.abs().mean()
     assert error < 0.1
@@ -80,7 +83,7 @@ def test_openvino_tracks_like_torch_on_a_real_sequence(cache):
 
 
 def test_a_broken_cache_entry_is_rebuilt(tmp_path, region):
-    config = SiamMTConfig(backend="openvino", cache_dir=str(tmp_path))
+    config = SiamMTConfig(backend="openvino", precision="f32", cache_dir=str(tmp_path))
     expected = _features(config, region)
     entry = model_cache.entry_dir(config, "f32")
     for damage in ("truncate", "manifest", "missing"):
@@ -144,3 +147,16 @@ def test_backend_choice_and_refusals(monkeypatch):
         backends.resolve(SiamMTConfig(backend="torch", precision="int8"))
     with pytest.raises(ValueError, match="CPU"):
         backends.resolve(SiamMTConfig(backend="openvino", device="cuda"))
+
+
+def test_the_tracker_says_what_runs_its_backbone(monkeypatch):
+    """`mot-run` logs `describe()` (trackers.Describe): the backend, precision and why."""
+    import trackers
+    from trackers.siammt.tracker import build
+
+    est = build(TORCH_F32)
+    assert isinstance(est, trackers.Describe)
+    assert est.describe() == "siammt, backbone torch f32 (set), with a motion prior"
+    _cpu(monkeypatch, dot=None, amx=False)
+    auto = SiamMT(SiamMTConfig(backend="torch", precision="auto")).describe()
+    assert auto.startswith("siammt, backbone torch f32 (auto: f32: no AMX-BF16")
