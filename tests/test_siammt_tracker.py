@@ -212,21 +212,23 @@ def test_agrees_with_siamfc_from_the_same_boxes(seq):
     assert np.mean(ious) > 0.8 and np.median(ious) > 0.85
 
 
-class _CountingNet(torch.nn.Module):
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-        self.out_channels = net.out_channels
-        self.calls = 0
+class _Counting:
+    """A backbone (any backend) that counts its calls."""
 
-    def forward(self, x):
+    def __init__(self, backbone) -> None:
+        self.backbone, self.calls = backbone, 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.backbone, name)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
         self.calls += 1
-        return self.net(x)
+        return self.backbone(x)
 
 
-def _count_backbone_calls(est) -> _CountingNet:
-    net = est.appearance.backbone if hasattr(est, "appearance") else est.backbone
-    net.net = counter = _CountingNet(net.net)
+def _count_backbone_calls(est) -> _Counting:
+    siam = est.appearance if hasattr(est, "appearance") else est
+    siam.features.backbone = counter = _Counting(siam.features.backbone)
     return counter
 
 
@@ -390,7 +392,7 @@ def test_cuda_matches_cpu(seq):
 def test_bfloat16_backbone_tracks_like_float32(seq):
     """The opt-in bf16 backbone (heads in float32) follows the same people: after 5 frames
     every box overlaps its float32 twin by IoU > 0.8; an unknown dtype is refused."""
-    configs = [SiamMTConfig(motion=None, precision=d) for d in ("f32", "bf16")]
+    configs = [SiamMTConfig(motion=None, backend="torch", precision=d) for d in ("f32", "bf16")]
     _, outputs = _side_by_side(seq, configs, frames=5)
     (a, _), (b, _) = outputs[-1]
     assert np.diag(iou_matrix(a, b)).min() > 0.8
@@ -406,5 +408,5 @@ def test_auto_precision_on_torch_is_bf16_only_on_cpus_with_amx(monkeypatch):
         cuda = SiamMTConfig(backend="torch", precision="auto", device="cuda")
         assert backends.resolve(cuda).precision == "f32"
     assert backends.resolve(SiamMTConfig(backend="torch", precision="f32")).reason == "set"
-    phi = SiamMT(SiamMTConfig(precision="bf16")).backbone
+    phi = SiamMT(SiamMTConfig(backend="torch", precision="bf16")).backbone
     assert next(phi.net.parameters()).dtype == torch.bfloat16 and phi.name == "torch bf16"
