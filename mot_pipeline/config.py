@@ -1,4 +1,5 @@
-"""Run configuration: frozen dataclasses with defaults in code, loadable from YAML.
+"""Run configuration: frozen dataclasses with defaults in code, loadable from YAML (`mot-run`'s
+`RunConfig`, and `mot-train`'s preset with `load_train_config`).
 
 A YAML preset (see `configs/`) names only what it changes; unknown keys, wrong types and
 unknown tracker/detector names are `InputError`s naming the file and the key.
@@ -12,7 +13,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -20,6 +21,9 @@ from detectors.public import PublicConfig
 from detectors.yolo import YoloConfig
 from mot_pipeline.errors import InputError
 from mot_pipeline.pipeline import PipelineConfig
+
+if TYPE_CHECKING:
+    from trackers.siammt.training.config import TrainConfig
 
 DEFAULT_TRACKER = "siammt"
 DEFAULT_DETECTOR = "yolo11n"
@@ -145,23 +149,8 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
     """Read a YAML preset (or the defaults), then apply non-None `overrides` (CLI flags); a
     mapping override (e.g. `yolo={"conf": 0.3}`) is merged into the file's section. The
     tracker's options are checked here, so a bad key fails before any work."""
-    data: dict[str, Any] = {}
     where = str(path) if path is not None else "config"
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise InputError("config file not found", path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-        except UnicodeDecodeError:
-            raise InputError("not a UTF-8 text file", path) from None
-        except OSError as err:
-            raise InputError(f"cannot read ({err.strerror or err})", path) from None
-        except yaml.YAMLError as err:
-            raise InputError(f"not valid YAML ({str(err).splitlines()[0]})", path) from None
-        data = {} if data is None else data
-        if not isinstance(data, dict):
-            raise InputError(f"expected a mapping of settings, got {type(data).__name__}", path)
+    data = _read_mapping(path) if path is not None else {}
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
             data[key] = {**data[key], **value}
@@ -170,6 +159,39 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
     config = from_mapping(RunConfig, data, where)
     tracker_config(config, where)
     return config
+
+
+def _read_mapping(path: str | Path) -> dict[str, Any]:
+    """A YAML preset's mapping of settings (an empty file: none); `InputError` naming the file
+    when it is missing, unreadable, not YAML or not a mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("config file not found", path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError:
+        raise InputError("not a UTF-8 text file", path) from None
+    except OSError as err:
+        raise InputError(f"cannot read ({err.strerror or err})", path) from None
+    except yaml.YAMLError as err:
+        raise InputError(f"not valid YAML ({str(err).splitlines()[0]})", path) from None
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise InputError(f"expected a mapping of settings, got {type(data).__name__}", path)
+    return data
+
+
+def load_train_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
+    """`mot-train`'s preset from YAML, or the defaults, with non-None `overrides` (CLI flags);
+    bad files, unknown keys and invalid values raise `InputError` naming the file. Here, not in
+    the training package, because reading YAML presets is the engine's job (plugins take the
+    dataclass); imported when called, so `mot-run` never loads training code."""
+    from trackers.siammt.training.config import TrainConfig
+
+    where = str(path) if path is not None else "config"
+    data = _read_mapping(path) if path is not None else {}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return from_mapping(TrainConfig, data, where)
 
 
 def tracker_config(config: RunConfig, where: str = "config") -> Any:

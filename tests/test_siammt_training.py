@@ -15,9 +15,11 @@ from helpers import SAMPLE, small_sequence
 
 from mot_pipeline.boxes import iou_matrix
 from mot_pipeline.cli import train as train_cli
+from mot_pipeline.config import load_train_config
 from mot_pipeline.errors import InputError
-from mot_pipeline.motchallenge import MotRows, read_mot_file
+from mot_pipeline.motchallenge import read_mot_file
 from mot_pipeline.sources import read_image
+from mot_pipeline.training_data import confident_stretches, load_sequence, pseudo_label
 from trackers.siammt.backbone import AlexNet, load_alexnet
 from trackers.siammt.config import SiamMTConfig
 from trackers.siammt.tracker import SiamMT
@@ -29,7 +31,6 @@ from trackers.siammt.training.config import (
     PseudoConfig,
     SamplerConfig,
     TrainConfig,
-    load_train_config,
 )
 from trackers.siammt.training.labels import (
     SearchTruth,
@@ -40,8 +41,7 @@ from trackers.siammt.training.labels import (
 )
 from trackers.siammt.training.loss import balanced_loss, logistic_loss
 from trackers.siammt.training.model import scratch_alexnet
-from trackers.siammt.training.pairs import PairSampler, SequenceGt, usable_rows
-from trackers.siammt.training.pseudo import confident_stretches
+from trackers.siammt.training.pairs import GtRows, PairSampler, SequenceGt, usable_rows
 from trackers.siammt.training.trainer import Trainer
 
 SIAMMT = SiamMTConfig()
@@ -144,9 +144,13 @@ def _synthetic(seq_shift: float, frames: int = 30) -> SequenceGt:
             rows.append((f, pid, x, 60, x + 40, 160, flag, 1, 1.0))
         rows.append((f, 9, 300, 60, 340, 160, 1, 1, 0.1))
     a = np.array(rows, np.float64)
-    gt = MotRows(a[:, 0], a[:, 1], a[:, 2:6], a[:, 6], a[:, 7], a[:, 8], kind="gt", style="mot16")
+    gt = GtRows(a[:, 0].astype(int), a[:, 1].astype(int), a[:, 2:6], a[:, 6] > 0, a[:, 7], a[:, 8])
     config = SamplerConfig()
-    return SequenceGt(f"syn{seq_shift}", gt, usable_rows(gt, config), (), 640, 480)
+    return SequenceGt(f"syn{seq_shift}", gt, usable_rows(gt, config), _no_frames, 640, 480)
+
+
+def _no_frames(index: int) -> np.ndarray:
+    raise AssertionError(f"synthetic sequences have no images (frame {index} read)")
 
 
 def _gt_box(seq: SequenceGt, frame: int, pid: int) -> np.ndarray:
@@ -198,8 +202,6 @@ def test_sampler_neighbours_are_other_people_and_labelled_as_such():
 
 
 def test_sampler_on_a_shared_sequence(mot_dir):
-    from trackers.siammt.training.pairs import load_sequence
-
     config = SamplerConfig(max_gap=10)
     seq = load_sequence(mot_dir / "TUD-Stadtmitte", config)
     gt = np.loadtxt(mot_dir / "TUD-Stadtmitte" / "gt" / "gt.txt", delimiter=",")
@@ -231,8 +233,9 @@ def _tiny_config(**kw) -> TrainConfig:
 
 
 def test_one_step_lowers_the_loss_on_a_tiny_batch(tmp_path):
-    seq = small_sequence(tmp_path, frames=6)
-    trainer = Trainer(_tiny_config(), [seq], tmp_path / "out", progress=False, log=lambda _: None)
+    config = _tiny_config()
+    seq = load_sequence(small_sequence(tmp_path, frames=6), config.sampler)
+    trainer = Trainer(config, [seq], tmp_path / "out", progress=False, log=lambda _: None)
     batch = trainer.batch(np.random.default_rng(0), train=False)
     before = trainer.step(batch).total.item()
     with torch.no_grad():
@@ -249,9 +252,9 @@ def test_one_step_lowers_the_loss_on_a_tiny_batch(tmp_path):
 
 
 def test_trained_checkpoint_loads_and_tracks(tmp_path):
-    seq, out = small_sequence(tmp_path, frames=6), tmp_path / "out"
-    quiet = dict(progress=False, log=lambda _: None)
+    out, quiet = tmp_path / "out", dict(progress=False, log=lambda _: None)
     config = _tiny_config(val_pairs=2)
+    seq = load_sequence(small_sequence(tmp_path, frames=6), config.sampler)
     Trainer(config, [seq], out, val=[seq], **quiet).run()
     with pytest.raises(InputError, match="--resume"):  # never silently over an earlier run
         Trainer(config, [seq], out, **quiet)
@@ -389,9 +392,6 @@ def test_flip_mirrors_boxes_and_truth_and_draws_repeat():
 
 @pytest.mark.slow
 def test_pseudo_labels_from_video_feed_the_sampler(tmp_path):
-    from trackers.siammt.training.pairs import load_sequence
-    from trackers.siammt.training.pseudo import pseudo_label
-
     video = Path(__file__).resolve().parents[2] / "shared" / "data" / "video" / "people.mp4"
     if not video.is_file():
         pytest.skip(f"shared video not found at {video}")

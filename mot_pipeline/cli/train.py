@@ -1,15 +1,21 @@
 """`mot-train`: train SiamMT's backbone on MOTChallenge sequences with ground truth, and on
-videos pseudo-labelled by the pipeline (trackers/siammt/training)."""
+videos pseudo-labelled by the pipeline: reads the preset and the data with the engine
+(`mot_pipeline.config`, `mot_pipeline.training_data`) and hands them to the trainer
+(trackers/siammt/training)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mot_pipeline.errors import InputError
+
+if TYPE_CHECKING:
+    from trackers.siammt.training.trainer import TrainResult
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -74,10 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _train(args: argparse.Namespace, log):
+def _train(args: argparse.Namespace, log: Callable[[str], None]) -> TrainResult:
+    from mot_pipeline.config import load_train_config
     from mot_pipeline.fileio import check_output_dir
     from mot_pipeline.threads import set_threads
-    from trackers.siammt.training.config import load_train_config
 
     if args.threads is not None and args.threads < 1:
         raise InputError(f"--threads must be >= 1, got {args.threads}")
@@ -90,16 +96,17 @@ def _train(args: argparse.Namespace, log):
         if not Path(path).exists():
             raise InputError("not found", path)
     output = check_output_dir(args.output)
-    data = list(args.data)
-    if args.video:
-        from trackers.siammt.training.pseudo import pseudo_label
+    from mot_pipeline.training_data import load_sequence, pseudo_label  # torch: after the checks
 
-        for video in args.video:
-            data.append(pseudo_label(video, output / PSEUDO_DIR, config.pseudo, log, args.threads))
+    data = list(args.data)
+    for video in args.video:
+        data.append(pseudo_label(video, output / PSEUDO_DIR, config.pseudo, log, args.threads))
+    sequences = [load_sequence(p, config.sampler) for p in data]
+    val = [load_sequence(p, config.sampler) for p in args.val]
     from trackers.siammt.training.trainer import Trainer
 
     trainer = Trainer(
-        config, data, output, val=args.val, resume=args.resume, progress=not args.quiet, log=log
+        config, sequences, output, val=val, resume=args.resume, progress=not args.quiet, log=log
     )
     set_threads(args.threads)  # after the models: loading YOLO resets torch's thread count
     return trainer.run()

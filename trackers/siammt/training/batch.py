@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mot_pipeline.sources import read_image
 from trackers.siammt.training.augment import Augmenter, Sample
 from trackers.siammt.training.labels import PairSet, disc_centres, label_map, pair_index
 from trackers.siammt.training.pairs import PairGroup, SequenceGt
@@ -33,8 +32,8 @@ def load_sample(
     train: bool = True,
 ) -> Sample:
     """Decode the group's two frames and augment them (`train`) or not."""
-    paths = sequences[group.sequence].image_paths
-    frame_z, frame_x = read_image(paths[group.frame_z]), read_image(paths[group.frame_x])
+    seq = sequences[group.sequence]
+    frame_z, frame_x = seq.read_frame(group.frame_z), seq.read_frame(group.frame_x)
     return augmenter.sample(group, frame_z, frame_x, rng, train)
 
 

@@ -1,6 +1,6 @@
 """Settings of `mot-train`: frozen dataclasses with defaults in code, checked at construction,
-loadable from YAML (`load_train_config`, unknown keys are an error). No torch import, so a bad
-preset fails before any model loads.
+loadable from YAML by the engine (`mot_pipeline.config.load_train_config`, unknown keys are an
+error). No torch import, so a bad preset fails before any model loads.
 
 Numbers from the paper (Sec. 3.3, 4.1) are marked; the rest, and what was measured, is in
 docs/DECISIONS.md ("SiamMT: training").
@@ -11,10 +11,8 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
-from mot_pipeline.errors import InputError
 from trackers.siammt.config import SiamMTConfig, check_choices
 
 # The paper's schedule (Sec. 4.1): Adam, 3e-4 geometrically annealed to 3e-6. Its L2 factor
@@ -102,8 +100,8 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class PseudoConfig:
-    """Ground truth from unlabeled video (`pseudo.py`): the pipeline at detect_every 1, then
-    only confident stretches of tracks are kept."""
+    """Ground truth from unlabeled video (`mot_pipeline.training_data`): the pipeline at
+    detect_every 1, then only confident stretches of tracks are kept."""
 
     detector: str = "yolo11n"  # as mot-run's --detector
     tracker: str = "kalman"  # any registered tracker; at k = 1 the detector decides the boxes
@@ -181,26 +179,3 @@ class TrainConfig:
         if self.epochs == 1:
             return self.lr
         return self.lr * (self.lr_end / self.lr) ** (epoch / (self.epochs - 1))
-
-
-def load_train_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
-    """Read a YAML preset (or the defaults) and apply non-None `overrides` (CLI flags); bad
-    files, unknown keys and invalid values raise `InputError` naming the file."""
-    import yaml
-
-    from mot_pipeline.config import from_mapping
-
-    data: dict[str, Any] = {}
-    where = str(path) if path is not None else "config"
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise InputError("config file not found", path)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise InputError(f"not valid YAML ({str(err).splitlines()[0]})", path) from None
-        if not isinstance(data, dict):
-            raise InputError(f"expected a mapping of settings, got {type(data).__name__}", path)
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    return from_mapping(TrainConfig, data, where)

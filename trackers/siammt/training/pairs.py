@@ -1,4 +1,4 @@
-"""Training samples from MOTChallenge sequences with ground truth (paper Sec. 3.3, 4.1).
+"""Training samples from sequences with ground truth (paper Sec. 3.3, 4.1).
 
 A sample is a frame pair of one sequence, the exemplar frame and the search frame at most
 `max_gap` frames apart, and a *group* of people annotated in both: an anchor drawn uniformly
@@ -18,29 +18,66 @@ such a row is the exemplar's person in a search frame the pair is ignored rather
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from mot_pipeline.errors import InputError
-from mot_pipeline.motchallenge import UNUSED, MotRows, read_mot_file
 from trackers.siammt.config import SiamMTConfig
 from trackers.siammt.crop import cell_size
 from trackers.siammt.training.config import SamplerConfig
 from trackers.siammt.training.labels import SearchTruth
 
+NO_CLASS = -1  # `GtRows.classes` where the ground truth has no class column (MOT15-style)
+
+
+@dataclass(frozen=True, eq=False)
+class GtRows:
+    """Ground-truth rows as plain arrays, whatever file they came from (the engine's
+    `mot_pipeline.training_data` reads MOTChallenge): 0-based `frames`, `ids`, `boxes` (N, 4)
+    xyxy frame px, `considered` (False: a row to ignore), `classes` (`NO_CLASS`: unknown) and
+    `visibility` in [0, 1]."""
+
+    frames: np.ndarray
+    ids: np.ndarray
+    boxes: np.ndarray
+    considered: np.ndarray
+    classes: np.ndarray
+    visibility: np.ndarray
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "considered", np.asarray(self.considered, bool))
+        n = len(self.frames)
+        if np.shape(self.boxes) != (n, 4):
+            raise ValueError(f"GtRows.boxes must be ({n}, 4), got {np.shape(self.boxes)}")
+        for name in ("ids", "considered", "classes", "visibility"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"GtRows.{name} has {len(getattr(self, name))} rows, not {n}")
+
+    def frame_groups(self) -> dict[int, np.ndarray]:
+        """0-based frame -> row indices (row order), for per-frame lookups without scans."""
+        if len(self.frames) == 0:
+            return {}
+        order = np.argsort(self.frames, kind="stable")
+        frames, starts = np.unique(self.frames[order], return_index=True)
+        bounds = [*starts[1:].tolist(), len(order)]
+        return {
+            int(f): order[s:e]
+            for f, s, e in zip(frames.tolist(), starts.tolist(), bounds, strict=True)
+        }
+
 
 @dataclass(frozen=True, eq=False)
 class SequenceGt:
-    """One sequence's ground truth, indexed for sampling: `rows` (0-based frames, xyxy boxes),
-    `usable` per row, and per frame the row indices (`by_frame`)."""
+    """One sequence's ground truth, indexed for sampling: `rows`, `usable` per row (see
+    `usable_rows`), per frame the row indices (`by_frame`), and `read_frame`, which decodes a
+    0-based frame as BGR uint8 (injected, so training knows no file layout)."""
 
     name: str
-    rows: MotRows
+    rows: GtRows
     usable: np.ndarray
-    image_paths: tuple[Path, ...]
+    read_frame: Callable[[int], np.ndarray]
     width: int
     height: int
 
@@ -49,36 +86,16 @@ class SequenceGt:
         return self.rows.frame_groups()
 
 
-def usable_rows(rows: MotRows, config: SamplerConfig) -> np.ndarray:
+def usable_rows(rows: GtRows, config: SamplerConfig) -> np.ndarray:
     """Rows that may be exemplars and positives: considered, of a person class (where the gt
     has classes), visible enough and tall enough."""
     height = rows.boxes[:, 3] - rows.boxes[:, 1]
-    person = (rows.classes == UNUSED) | np.isin(rows.classes, config.classes)
+    person = (rows.classes == NO_CLASS) | np.isin(rows.classes, config.classes)
     return (
-        (rows.scores > 0)
+        rows.considered
         & person
         & (rows.visibility >= config.min_visibility)
         & (height >= config.min_height)
-    )
-
-
-def load_sequence(path: str | Path, config: SamplerConfig) -> SequenceGt:
-    """A MOTChallenge sequence folder with gt/gt.txt; `InputError` naming it otherwise."""
-    from mot_pipeline.sources import KIND_MOT, open_sources
-
-    path = Path(path)
-    if not path.exists():
-        raise InputError("training data not found", path)
-    sources = open_sources(path)
-    if len(sources) != 1 or sources[0].kind != KIND_MOT:
-        raise InputError("not a MOTChallenge sequence folder (seqinfo.ini, img1/)", path)
-    src = sources[0]
-    if src.gt_path is None:
-        raise InputError("no gt/gt.txt to train on", path)
-    rows = read_mot_file(src.gt_path, "gt")
-    rows = rows.select(rows.frames < src.length)
-    return SequenceGt(
-        src.name, rows, usable_rows(rows, config), src.image_paths, src.width, src.height
     )
 
 
@@ -152,7 +169,7 @@ class PairSampler:
         ids = self._group(seq, rows_z, rows_x, r)
         boxes_z = _boxes_of(seq.rows, rows_z, ids)
         boxes_x = _boxes_of(seq.rows, rows_x, ids)
-        considered = rows_x[seq.rows.scores[rows_x] > 0]
+        considered = rows_x[seq.rows.considered[rows_x]]
         b = seq.rows.boxes[considered]
         truth = SearchTruth(
             s,
@@ -188,7 +205,7 @@ class PairSampler:
         return cell_size(wh, c.context, c.exemplar_px, c.exemplar_cells, c.field_of_view)
 
 
-def _boxes_of(rows: MotRows, frame_rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
+def _boxes_of(rows: GtRows, frame_rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Boxes (len(ids), 4) of `ids` among `frame_rows` (each id present once)."""
     index = {int(rows.ids[r]): r for r in frame_rows}
     return rows.boxes[[index[int(i)] for i in ids]].astype(np.float64)

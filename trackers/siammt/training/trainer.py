@@ -29,7 +29,7 @@ from trackers.siammt.training.batch import Batch, load_sample, make_batch
 from trackers.siammt.training.config import TrainConfig
 from trackers.siammt.training.loss import LossParts, balanced_loss
 from trackers.siammt.training.model import SiamMTTrainNet, init_alexnet
-from trackers.siammt.training.pairs import PairSampler, load_sequence
+from trackers.siammt.training.pairs import PairSampler, SequenceGt
 from trackers.siammt.training.validation import Validator
 
 PRESET_FILE = "track.yaml"  # a mot-run preset that tracks with the trained weights
@@ -60,25 +60,27 @@ def _plain(value: object) -> object:
 
 
 class Trainer:
-    """Trains SiamMT's φ on sequences with ground truth; writes everything under `output`."""
+    """Trains SiamMT's φ on sequences with ground truth (`val`: held out, scored after every
+    epoch), as plain `SequenceGt`s that the engine reads from files; writes everything under
+    `output`."""
 
     def __init__(
         self,
         config: TrainConfig,
-        data: Sequence[str | Path],
+        sequences: Sequence[SequenceGt],
         output: str | Path,
         *,
-        val: Sequence[str | Path] = (),
+        val: Sequence[SequenceGt] = (),
         resume: bool = False,
         progress: bool = True,
         log: Callable[[str], None] = print,
     ) -> None:
-        if not data:
+        if not sequences:
             raise InputError("no training sequences given")
         self.config, self.output = config, Path(output)
         self.progress, self.log = progress, log
         self.siammt = config.siammt()
-        self.sequences = [load_sequence(p, config.sampler) for p in data]
+        self.sequences = list(sequences)
         self.sampler = PairSampler(self.sequences, config.sampler, self.siammt)
         self.augmenter = Augmenter(config.augment, self.siammt)
         torch.manual_seed(config.seed)
@@ -102,8 +104,7 @@ class Trainer:
         )
         self.validator, self.val_log = None, None
         if val:
-            held_out = [load_sequence(p, config.sampler) for p in val]
-            self.validator = Validator(held_out, config, self.augmenter, config.val_pairs)
+            self.validator = Validator(val, config, self.augmenter, config.val_pairs)
             self.val_log = history.CsvLog(
                 self.output / history.VAL_FILE, history.VAL_FIELDS, self.start_epoch
             )

@@ -1,11 +1,18 @@
-"""Ground truth from unlabeled video, so SiamMT can adapt to a user's own camera without labels.
+"""mot-train's data, read from files into the plain objects training takes
+(`trackers.siammt.training.pairs.SequenceGt`): the engine knows the file formats and runs the
+pipeline, the trainer only sees arrays and a frame reader.
 
-The project's own pipeline runs at detect_every 1 (every box a detection); only confident
-stretches of its tracks are kept: boxes the detector scored at least `min_score` on the frame
-they are reported, consecutive frames only, consecutive boxes overlapping by `min_iou` (a jump
-suggests an identity switch), at least `min_length` frames long. Each stretch becomes one id of a
-MOTChallenge sequence (frames as images, gt/gt.txt, seqinfo.ini) that the pair sampler reads like
-any other. Confident but incomplete: people the detector missed are not annotated, so a pair
+`load_sequence` reads a MOTChallenge sequence folder with gt/gt.txt through the engine's readers
+(the one place that knows the format and its 1-based offset) and decodes frames with
+`sources.read_image`.
+
+`pseudo_label` makes ground truth from unlabeled video, so SiamMT can adapt to a user's own camera
+without labels. The project's own pipeline runs at detect_every 1 (every box a detection); only
+confident stretches of its tracks are kept: boxes the detector scored at least `min_score` on the
+frame they are reported, consecutive frames only, consecutive boxes overlapping by `min_iou` (a
+jump suggests an identity switch), at least `min_length` frames long. Each stretch becomes one id
+of a MOTChallenge sequence (frames as images, gt/gt.txt, seqinfo.ini) that `load_sequence` reads
+like any other. Confident but incomplete: people the detector missed are not annotated, so a pair
 scored against them counts them as background; the `min_score` threshold trades that against
 wrong boxes.
 """
@@ -13,6 +20,7 @@ wrong boxes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -23,15 +31,59 @@ from mot_pipeline.errors import InputError
 from mot_pipeline.fileio import atomic_write_text
 from mot_pipeline.motchallenge import (
     GT_STYLE_MOT16,
+    UNUSED,
     MotRows,
     SequenceInfo,
     format_gt_rows,
     format_seqinfo,
+    read_mot_file,
 )
-from trackers.siammt.training.config import PseudoConfig
+from mot_pipeline.sources import KIND_MOT, KIND_VIDEO, open_sources, read_image
+from trackers.siammt.training.config import PseudoConfig, SamplerConfig
+from trackers.siammt.training.pairs import NO_CLASS, GtRows, SequenceGt, usable_rows
 
 PERSON_CLASS = 1  # MOT16's pedestrian
 FULLY_VISIBLE = 1.0
+
+
+@dataclass(frozen=True)
+class ImageFiles:
+    """A sequence's frame reader for training: 0-based frame -> BGR uint8 (`read_image`)."""
+
+    paths: tuple[Path, ...]
+
+    def __call__(self, index: int) -> np.ndarray:
+        return read_image(self.paths[index])
+
+
+def gt_rows(rows: MotRows) -> GtRows:
+    """MOTChallenge gt rows as training's plain arrays: the consider flag (the score column)
+    > 0 as `considered`, the absent class column as `NO_CLASS`."""
+    classes = np.where(rows.classes == UNUSED, NO_CLASS, rows.classes)
+    return GtRows(rows.frames, rows.ids, rows.boxes, rows.scores > 0, classes, rows.visibility)
+
+
+def load_sequence(path: str | Path, config: SamplerConfig) -> SequenceGt:
+    """A MOTChallenge sequence folder with gt/gt.txt; `InputError` naming it otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("training data not found", path)
+    sources = open_sources(path)
+    if len(sources) != 1 or sources[0].kind != KIND_MOT:
+        raise InputError("not a MOTChallenge sequence folder (seqinfo.ini, img1/)", path)
+    src = sources[0]
+    if src.gt_path is None:
+        raise InputError("no gt/gt.txt to train on", path)
+    mot = read_mot_file(src.gt_path, "gt")
+    rows = gt_rows(mot.select(mot.frames < src.length))
+    return SequenceGt(
+        src.name,
+        rows,
+        usable_rows(rows, config),
+        ImageFiles(tuple(src.image_paths)),
+        src.width,
+        src.height,
+    )
 
 
 def confident_stretches(
@@ -71,7 +123,6 @@ def _track(
     from mot_pipeline.config import RunConfig, tracker_config
     from mot_pipeline.pipeline import Pipeline, PipelineConfig
     from mot_pipeline.runner import make_detector
-    from mot_pipeline.sources import KIND_VIDEO, open_sources
     from mot_pipeline.threads import set_threads
     from trackers import create
 
