@@ -19,7 +19,7 @@ import numpy as np
 from mot_pipeline.boxes import as_boxes, xywh_to_xyxy, xyxy_to_xywh
 from mot_pipeline.errors import InputError
 from mot_pipeline.fileio import atomic_write, atomic_write_text, check_writable
-from mot_pipeline.types import Detections, FrameResult
+from mot_pipeline.types import Detections, FrameResult, group_by_frame
 
 
 @dataclass(frozen=True)
@@ -171,15 +171,7 @@ class MotRows:
 
     def frame_groups(self) -> dict[int, np.ndarray]:
         """0-based frame -> row indices (file order), for per-frame loops without O(N·F) scans."""
-        if len(self) == 0:
-            return {}
-        order = np.argsort(self.frames, kind="stable")
-        frames, starts = np.unique(self.frames[order], return_index=True)
-        bounds = [*starts[1:].tolist(), len(order)]
-        return {
-            int(f): order[s:e]
-            for f, s, e in zip(frames.tolist(), starts.tolist(), bounds, strict=True)
-        }
+        return group_by_frame(self.frames)
 
 
 def _split_line(line: str) -> list[str]:

@@ -28,6 +28,20 @@ def check_frame(frame: object) -> np.ndarray:
     return frame
 
 
+def group_by_frame(frames: np.ndarray) -> dict[int, np.ndarray]:
+    """Frame index -> the indices of the rows on it, in row order: per-frame loops over MOT
+    rows without an O(rows x frames) scan."""
+    frames = np.asarray(frames)
+    if len(frames) == 0:
+        return {}
+    order = np.argsort(frames, kind="stable")
+    values, starts = np.unique(frames[order], return_index=True)
+    bounds = [*starts[1:].tolist(), len(order)]
+    return {
+        int(f): order[s:e] for f, s, e in zip(values.tolist(), starts.tolist(), bounds, strict=True)
+    }
+
+
 def _frozen(arr: np.ndarray) -> np.ndarray:
     arr = np.array(arr, copy=True)
     arr.setflags(write=False)

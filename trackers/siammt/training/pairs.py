@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mot_pipeline.errors import InputError
+from mot_pipeline.types import group_by_frame
 from trackers.siammt.config import SiamMTConfig
 from trackers.siammt.crop import cell_size
 from trackers.siammt.training.config import SamplerConfig
@@ -57,15 +58,7 @@ class GtRows:
 
     def frame_groups(self) -> dict[int, np.ndarray]:
         """0-based frame -> row indices (row order), for per-frame lookups without scans."""
-        if len(self.frames) == 0:
-            return {}
-        order = np.argsort(self.frames, kind="stable")
-        frames, starts = np.unique(self.frames[order], return_index=True)
-        bounds = [*starts[1:].tolist(), len(order)]
-        return {
-            int(f): order[s:e]
-            for f, s, e in zip(frames.tolist(), starts.tolist(), bounds, strict=True)
-        }
+        return group_by_frame(self.frames)
 
 
 @dataclass(frozen=True, eq=False)
