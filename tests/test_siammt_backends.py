@@ -110,39 +110,31 @@ def test_cache_key_follows_weights_and_precision(tmp_path):
     assert model_cache.cache_key(other, "f32") != f32
 
 
-def _cpu(monkeypatch, *, dot: str | None, amx: bool, nncf: bool = True) -> None:
-    monkeypatch.setattr(backends, "cpu_int8_dot", lambda: dot)
+def _amx(monkeypatch, amx: bool) -> None:
     monkeypatch.setattr(backends, "cpu_has_amx_bf16", lambda: amx)
-    monkeypatch.setattr(backends, "nncf_installed", lambda: nncf)
 
 
-@pytest.mark.parametrize(
-    ("dot", "amx", "nncf", "expected"),
-    [
-        ("AVX512-VNNI", False, True, "int8"),  # this project's AMD EPYC
-        ("AMX-INT8", True, True, "int8"),  # a Xeon with AMX: int8 beats bf16 there too
-        ("AVX512-VNNI", True, False, "bf16"),  # no NNCF to quantise with
-        (None, True, True, "bf16"),
-        (None, False, True, "f32"),
-    ],
-)
-def test_auto_picks_the_fastest_accurate_precision(monkeypatch, dot, amx, nncf, expected):
-    _cpu(monkeypatch, dot=dot, amx=amx, nncf=nncf)
-    choice = backends.resolve(SiamMTConfig(backend="auto", precision="auto"))
-    assert (choice.backend, choice.precision) == ("openvino", expected)
-    assert choice.reason.startswith("auto: ") and expected in choice.reason
-    assert choice.describe().startswith(f"openvino {expected} (auto: ")
-    if expected == "int8":
-        assert dot in choice.reason  # says why
-
-
-def test_backend_choice_and_refusals(monkeypatch):
-    _cpu(monkeypatch, dot="AVX512-VNNI", amx=False)
-    torch_auto = backends.resolve(SiamMTConfig(backend="torch", precision="auto"))
-    assert torch_auto.precision == "f32"  # torch has no int8; no AMX for bf16
-    cuda = backends.resolve(SiamMTConfig(backend="auto", precision="auto", device="cuda"))
+@pytest.mark.parametrize("amx", [False, True])
+def test_auto_is_float32_in_the_faster_backend_for_it(monkeypatch, amx):
+    """Precision auto is f32 (the low precisions lose accuracy at k = 10); backend auto is the
+    faster one for the precision: torch for f32, OpenVINO for int8, for bf16 OpenVINO only
+    with AMX (measured on a Xeon with AMX and an AMD EPYC without)."""
+    _amx(monkeypatch, amx)
+    default = backends.resolve(SiamMTConfig())
+    assert (default.backend, default.precision) == ("torch", "f32")
+    assert default.reason.startswith("auto: f32: the only precision that keeps")
+    assert default.describe().startswith("torch f32 (auto: ")
+    int8 = backends.resolve(SiamMTConfig(precision="int8"))
+    assert (int8.backend, int8.precision) == ("openvino", "int8")
+    bf16 = backends.resolve(SiamMTConfig(precision="bf16"))
+    assert bf16.backend == ("openvino" if amx else "torch")
+    cuda = backends.resolve(SiamMTConfig(device="cuda"))
     assert (cuda.backend, cuda.precision) == ("torch", "f32")
+
+
+def test_backend_choice_and_refusals():
     assert backends.resolve(SiamMTConfig(backend="torch", precision="f32")).reason == "set"
+    assert backends.resolve(SiamMTConfig(backend="openvino")).precision == "f32"
     with pytest.raises(ValueError, match="int8"):
         backends.resolve(SiamMTConfig(backend="torch", precision="int8"))
     with pytest.raises(ValueError, match="CPU"):
@@ -157,6 +149,5 @@ def test_the_tracker_says_what_runs_its_backbone(monkeypatch):
     est = build(TORCH_F32)
     assert isinstance(est, trackers.Describe)
     assert est.describe() == "siammt, backbone torch f32 (set), with a motion prior"
-    _cpu(monkeypatch, dot=None, amx=False)
-    auto = SiamMT(SiamMTConfig(backend="torch", precision="auto")).describe()
-    assert auto.startswith("siammt, backbone torch f32 (auto: f32: no AMX-BF16")
+    auto = SiamMT(SiamMTConfig()).describe()
+    assert auto.startswith("siammt, backbone torch f32 (auto: f32: the only precision")

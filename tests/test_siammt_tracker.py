@@ -10,7 +10,7 @@ import torch
 from mot_pipeline.boxes import iou_matrix, xyxy_to_cxcywh
 from trackers import MotionEstimator, PriorBoxes, create
 from trackers.motion_prior import MotionPriorConfig
-from trackers.siammt import backends, xcorr
+from trackers.siammt import xcorr
 from trackers.siammt.config import SiamMTConfig
 from trackers.siammt.crop import cell_size
 from trackers.siammt.tracker import SiamMT, build
@@ -382,8 +382,7 @@ def test_prior_boxes_are_the_kalman_estimators(seq):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_cpu(seq):
-    # float32 on both: "auto" picks bf16 on CPUs with AMX only.
-    configs = [SiamMTConfig(device=d, motion=None, precision="f32") for d in ("cpu", "cuda")]
+    configs = [SiamMTConfig(device=d, motion=None) for d in ("cpu", "cuda")]  # torch f32 on both
     _, outputs = _side_by_side(seq, configs, frames=3)
     for (a, _), (b, _) in outputs:
         np.testing.assert_allclose(a, b, atol=0.1)
@@ -400,13 +399,6 @@ def test_bfloat16_backbone_tracks_like_float32(seq):
         SiamMTConfig(precision="float16")
 
 
-def test_auto_precision_on_torch_is_bf16_only_on_cpus_with_amx(monkeypatch):
-    for native, expected in ((True, "bf16"), (False, "f32")):
-        monkeypatch.setattr(backends, "cpu_has_amx_bf16", lambda native=native: native)
-        choice = backends.resolve(SiamMTConfig(backend="torch", precision="auto"))
-        assert choice.precision == expected and choice.reason.startswith("auto")
-        cuda = SiamMTConfig(backend="torch", precision="auto", device="cuda")
-        assert backends.resolve(cuda).precision == "f32"
-    assert backends.resolve(SiamMTConfig(backend="torch", precision="f32")).reason == "set"
+def test_torch_bf16_backbone_runs_in_bf16():
     phi = SiamMT(SiamMTConfig(backend="torch", precision="bf16")).backbone
     assert next(phi.net.parameters()).dtype == torch.bfloat16 and phi.name == "torch bf16"

@@ -77,8 +77,8 @@ class SiamMTConfig(SiamParams):
     # φ's inference backend and arithmetic (`backends.py`; "auto": see `backends.resolve`).
     # torch runs f32 or bf16 on any device; openvino f32, bf16 or int8 on the CPU. The heads
     # always run in float32.
-    backend: Literal["torch", "openvino", "auto"] = "torch"
-    precision: Literal["f32", "bf16", "int8", "auto"] = "f32"
+    backend: Literal["torch", "openvino", "auto"] = "auto"
+    precision: Literal["f32", "bf16", "int8", "auto"] = "auto"
     cache_dir: str | None = None  # OpenVINO models built from the weights; None: the default
     int8_calibration: str | None = None  # a sequence with gt to calibrate on; None: the sample
     # "siamfc": the exemplar region maps onto SiamFC's 127-px exemplar image (the field of view
