@@ -127,3 +127,30 @@ def test_existing_metrics_refused_unless_overwrite(
     assert main([*argv, "--overwrite"]) == 0
     assert json.loads(metrics.read_text())["overall"]["IDF1"] == pytest.approx(1.0)
     assert [p.name for p in metrics.parent.glob(".*.tmp")] == []
+
+
+@pytest.mark.parametrize("victim", ["result", "gt", "seqinfo", "link"])
+def test_output_never_replaces_an_input(
+    victim: str,
+    results: Path,
+    gt_root: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--output` naming a result, gt or seqinfo file (or a link to one) is refused even with
+    `--overwrite`: one line, the input untouched."""
+    seq = gt_root / "TUD-Campus"
+    target = {
+        "result": results / "TUD-Campus.txt",
+        "gt": seq / "gt" / "gt.txt",
+        "seqinfo": seq / "seqinfo.ini",
+        "link": tmp_path / "link.json",
+    }[victim]
+    if victim == "link":
+        target.symlink_to(seq / "gt" / "gt.txt")
+    before = target.read_bytes()
+    argv = [str(results), str(gt_root), "--output", str(target), "--overwrite"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "would overwrite the input" in err[0]
+    assert target.read_bytes() == before

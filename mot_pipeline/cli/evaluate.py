@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mot_pipeline.errors import InputError
 from mot_pipeline.fileio import check_writable
+from mot_pipeline.outputs import check_not_inputs
 
 PROG = "mot-eval"
 RESULT_SUFFIX = ".txt"
@@ -84,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
     output = args.output if args.output is not None else args.results_dir / METRICS_NAME
     pairs, skipped = find_pairs(args.results_dir, args.gt_root, args.sequences)
     check_writable(output, args.overwrite)  # refuse up front, before any reading or scoring
+    inputs = [p for _, result, seq_dir in pairs for p in (result, seq_dir / GT_FILE)]
+    inputs += [seq_dir / SEQINFO_NAME for _, _, seq_dir in pairs]
+    check_not_inputs([output], inputs)  # --overwrite never replaces a result or gt file
     # Heavy imports (motmetrics/pandas, TrackEval) only once the arguments are valid.
     from mot_pipeline.evaluation import (
         SequencePair,
