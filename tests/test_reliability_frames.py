@@ -4,6 +4,7 @@ valid images are read as stored; signals during a run leave no file behind."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -145,6 +146,19 @@ def _start(seq: Path, out: Path) -> subprocess.Popen:
     return subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
 
 
+def _long_split(tmp_path: Path, copies: int = 8) -> Path:
+    """A split of `copies` copies of the sample (files symlinked): a run long enough (seconds,
+    even on a loaded machine) that a signal sent once staging starts arrives before the end."""
+    root = tmp_path / "long"
+    for i in range(copies):
+        shutil.copytree(
+            SAMPLE,
+            root / f"{SAMPLE.name}-{i}",
+            copy_function=lambda s, d: os.symlink(Path(s).resolve(), d),
+        )
+    return root
+
+
 def _wait_for_staging(proc: subprocess.Popen, out: Path, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
@@ -159,7 +173,7 @@ def _wait_for_staging(proc: subprocess.Popen, out: Path, timeout_s: float = 60) 
 def test_signal_during_a_run_leaves_nothing(tmp_path, sig):
     out = tmp_path / "out"
     out.mkdir()
-    proc = _start(SAMPLE, out)
+    proc = _start(_long_split(tmp_path), out)
     _wait_for_staging(proc, out)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
@@ -172,7 +186,7 @@ def test_signal_during_a_run_leaves_nothing(tmp_path, sig):
 def test_what_sigkill_leaves_is_removed_by_the_next_run(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    proc = _start(SAMPLE, out)
+    proc = _start(_long_split(tmp_path), out)
     _wait_for_staging(proc, out)
     proc.kill()
     proc.communicate(timeout=60)
