@@ -143,7 +143,15 @@ def test_check_modes(tmp_path):
 def _start(seq: Path, out: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "mot_pipeline.cli.run", str(seq), "-o", str(out)]
     cmd += ["--tracker", "hold", "--detector", "public", "--save-video", "--quiet"]
-    return subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    # A shell's background job (nohup cmd &) starts with SIGINT ignored, and a child inherits
+    # that: Python then installs no KeyboardInterrupt handler. Restore the default, as in a
+    # terminal.
+    return subprocess.Popen(
+        cmd,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def _long_split(tmp_path: Path, copies: int = 8) -> Path:
