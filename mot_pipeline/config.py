@@ -21,6 +21,7 @@ from detectors.public import PublicConfig
 from detectors.yolo import YoloConfig
 from mot_pipeline.errors import InputError
 from mot_pipeline.pipeline import PipelineConfig
+from mot_pipeline.types import check_choices
 
 if TYPE_CHECKING:
     from trackers.siammt.training.config import TrainConfig
@@ -47,10 +48,7 @@ class InputConfig:
     on_bad_frame: typing.Literal["stop", "skip"] = "stop"
 
     def __post_init__(self) -> None:
-        for name in ("check_frames", "on_bad_frame"):
-            allowed = typing.get_args(typing.get_type_hints(InputConfig)[name])
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}")
+        check_choices(self)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ plugin holds. Boxes are float32 (N, 4) `x1, y1, x2, y2` in 0-based pixels (see `
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import typing
+from dataclasses import dataclass, fields
+from typing import Literal
 
 import numpy as np
 
@@ -26,6 +28,18 @@ def check_frame(frame: object) -> np.ndarray:
         )
         raise ValueError(f"frame must be an (H, W, 3) BGR uint8 array, got a {what}")
     return frame
+
+
+def check_choices(config: object) -> None:
+    """ValueError naming the first `Literal` field of dataclass `config` whose value is not
+    one of its choices (the YAML loader checks them too; this covers the Python API)."""
+    hints = typing.get_type_hints(type(config))
+    for f in fields(config):  # type: ignore[arg-type]
+        hint = hints[f.name]
+        if typing.get_origin(hint) is Literal:
+            value, choices = getattr(config, f.name), typing.get_args(hint)
+            if value not in choices:
+                raise ValueError(f"{f.name} must be one of {choices}, got {value!r}")
 
 
 def group_by_frame(frames: np.ndarray) -> dict[int, np.ndarray]:

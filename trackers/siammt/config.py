@@ -8,25 +8,13 @@ defaults are in docs/DECISIONS.md.
 
 from __future__ import annotations
 
-import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
+from mot_pipeline.types import check_choices
 from trackers.motion_prior import MotionPriorConfig
-
-
-def check_choices(config: object) -> None:
-    """ValueError naming the first `Literal` field of dataclass `config` whose value is not
-    one of its choices (the YAML loader checks them too; this covers the Python API)."""
-    hints = typing.get_type_hints(type(config))
-    for f in fields(config):  # type: ignore[arg-type]
-        hint = hints[f.name]
-        if typing.get_origin(hint) is Literal:
-            value, choices = getattr(config, f.name), typing.get_args(hint)
-            if value not in choices:
-                raise ValueError(f"{f.name} must be one of {choices}, got {value!r}")
 
 
 @dataclass(frozen=True)

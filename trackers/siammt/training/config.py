@@ -13,7 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from trackers.siammt.config import SiamMTConfig, check_choices
+from mot_pipeline.types import check_choices
+from trackers.siammt.config import SiamMTConfig
 
 # The paper's schedule (Sec. 4.1): Adam, 3e-4 geometrically annealed to 3e-6. Its L2 factor
 # reads "? x 10^-5" in the shared text (the digit is lost); 5 is our reading (docs/DECISIONS.md).
