@@ -96,11 +96,16 @@ def make_detector(
     if by_frame is None:
         if source is None:
             raise InputError("public detections need a MOTChallenge sequence")
-        det_path = source.det_path_for(alias or source.aliases[0])
-        if det_path is None:
-            raise InputError("no det/det.txt for public detections", source.path)
-        by_frame = motchallenge.read_detections(det_path, source.length)
+        by_frame = _public_detections(source, alias or source.aliases[0])
     return detectors.create(PUBLIC, config.public, by_frame=by_frame)
+
+
+def _public_detections(source: FrameSource, alias: str) -> dict[int, Any]:
+    """The det.txt rows of `alias` by frame (`InputError` when the sequence has none)."""
+    det_path = source.det_path_for(alias)
+    if det_path is None:
+        raise InputError("no det/det.txt for public detections", source.path)
+    return motchallenge.read_detections(det_path, source.length)
 
 
 def check_device(device: str) -> None:
@@ -233,10 +238,7 @@ def _validate(sources: list[FrameSource], config: RunConfig, with_gt: bool) -> _
         s.check(config.input.check_frames)
         if config.detector == PUBLIC:
             for alias in s.aliases:
-                det_path = s.det_path_for(alias)
-                if det_path is None:
-                    raise InputError("no det/det.txt for public detections", s.path)
-                detections[alias] = motchallenge.read_detections(det_path, s.length)
+                detections[alias] = _public_detections(s, alias)
         if with_gt and s.gt_path is not None:
             gt = motchallenge.read_mot_file(s.gt_path, "gt")
             if s.length != UNKNOWN_LENGTH and gt.num_frames > s.length:
