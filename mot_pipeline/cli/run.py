@@ -7,10 +7,11 @@ import contextlib
 import os
 import signal
 import sys
+import typing
 from collections.abc import Iterator, Sequence
 from types import FrameType
 
-from mot_pipeline.config import DEFAULT_DETECTOR, load_config, with_device
+from mot_pipeline.config import DEFAULT_DETECTOR, InputConfig, load_config, with_device
 from mot_pipeline.errors import InputError
 
 EXIT_BAD_INPUT = 2
@@ -110,16 +111,21 @@ def _add_frame_options(p: argparse.ArgumentParser) -> None:
     """How frames are checked up front and what a corrupt one does (config section `input`)."""
     p.add_argument(
         "--check-frames",
-        choices=("sample", "all", "none"),
+        choices=_choices("check_frames"),
         help="frames decoded before any work: first, middle and last of each sequence "
         "(default), all, or none",
     )
     p.add_argument(
         "--on-bad-frame",
-        choices=("stop", "skip"),
+        choices=_choices("on_bad_frame"),
         help="a corrupt frame fails its sequence (stop, default) or is skipped with a warning, "
         "the previous frame standing in (skip)",
     )
+
+
+def _choices(field: str) -> tuple[str, ...]:
+    """The values `InputConfig.<field>` allows (its `Literal`): one list for flag and YAML."""
+    return typing.get_args(typing.get_type_hints(InputConfig)[field])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
