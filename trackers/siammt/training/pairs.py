@@ -56,16 +56,12 @@ class GtRows:
             if len(getattr(self, name)) != n:
                 raise ValueError(f"GtRows.{name} has {len(getattr(self, name))} rows, not {n}")
 
-    def frame_groups(self) -> dict[int, np.ndarray]:
-        """0-based frame -> row indices (row order), for per-frame lookups without scans."""
-        return group_by_frame(self.frames)
-
 
 @dataclass(frozen=True, eq=False)
 class SequenceGt:
-    """One sequence's ground truth, indexed for sampling: `rows`, `usable` per row (see
-    `usable_rows`), per frame the row indices (`by_frame`), and `read_frame`, which decodes a
-    0-based frame as BGR uint8 (injected, so training knows no file layout)."""
+    """One sequence's ground truth for sampling: `rows`, `usable` per row (see `usable_rows`),
+    and `read_frame`, which decodes a 0-based frame as BGR uint8 (injected, so training knows
+    no file layout)."""
 
     name: str
     rows: GtRows
@@ -73,10 +69,6 @@ class SequenceGt:
     read_frame: Callable[[int], np.ndarray]
     width: int
     height: int
-
-    @property
-    def by_frame(self) -> dict[int, np.ndarray]:
-        return self.rows.frame_groups()
 
 
 def usable_rows(rows: GtRows, config: SamplerConfig) -> np.ndarray:
@@ -115,7 +107,7 @@ class PairSampler:
     ) -> None:
         self.sequences = list(sequences)
         self.config, self.siammt = config, siammt
-        self._frames = [s.by_frame for s in self.sequences]
+        self._frames = [group_by_frame(s.rows.frames) for s in self.sequences]  # rows by frame
         self._id_frames = [self._usable_frames_by_id(s) for s in self.sequences]
         self._anchors = self._find_anchors()
         if len(self._anchors) == 0:
