@@ -15,6 +15,10 @@ it takes the newcomer's identity; the motion-only prior carries on out of the fr
 the same of every track, not only at the border, costs identity switches (measurements:
 docs/DECISIONS.md, "Edge agreement in the second association pass").
 
+Every pass matches within a class: a track and a detection of different classes (both known)
+never match unless `cross_class_factor` > 0, which scales their affinity instead (1: class-
+agnostic). A bicycle's detection then cannot take over its rider's track.
+
 High-score detections left after that may start new tracks (the lifecycle decides); low-score
 ones never do. The default thresholds are ultralytics' bytetrack.yaml (match_thresh 0.8 is a
 cost, i.e. affinity >= 0.2; 0.5 and 0.7 likewise for the later passes).
@@ -34,7 +38,7 @@ import numpy as np
 
 from association.affinity import iou_affinity, make_affinity
 from association.assign import assign
-from mot_pipeline.types import Detections
+from mot_pipeline.types import UNKNOWN_CLASS, Detections
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,15 @@ class CascadeConfig:
     # Pass 2: tracks whose box touches the frame border also need their prior box to overlap
     # a low-score detection (module docstring).
     edge_agreement: bool = True
+    # Affinity factor for a track and a detection of different classes: 0 never matches them
+    # (within-class association), 1 ignores classes, between penalises the pair.
+    cross_class_factor: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.cross_class_factor <= 1.0:
+            raise ValueError(
+                f"cross_class_factor must be in [0, 1], got {self.cross_class_factor}"
+            )
 
 
 EDGE_MARGIN = 1.0  # px: a track box this close to the frame border touches it
@@ -90,6 +103,7 @@ def match_cascade(
     gap_seconds: float = 0.0,
     prior_boxes: np.ndarray | None = None,
     frame_size: tuple[int, int] | None = None,
+    track_classes: np.ndarray | None = None,
 ) -> CascadeResult:
     """`gap_seconds`: time since the previous detector frame (sets the box buffer).
 
@@ -97,6 +111,9 @@ def match_cascade(
     a detection-only Kalman filter beside an appearance tracker's box). The first pass scores
     a confirmed track and a detection by the better of their two affinities, so a track that
     appearance dragged onto a neighbour can still take the detection its motion predicts.
+
+    `track_classes` (same rows, optional): each track's class, against `detections.classes`
+    (`CascadeConfig.cross_class_factor`); None or `UNKNOWN_CLASS` matches any class.
     """
     if prior_boxes is not None and np.shape(prior_boxes) != np.shape(track_boxes):
         raise ValueError("prior_boxes must have the shape of track_boxes")
@@ -115,6 +132,8 @@ def match_cascade(
         return fn(boxes[t_rows], track_scores[t_rows], detections.boxes[d_rows], scores[d_rows])
 
     def run(t_rows: np.ndarray, d_rows: np.ndarray, aff: np.ndarray, min_aff: float):
+        if track_classes is not None:
+            aff = _gate_classes(aff, track_classes[t_rows], detections.classes[d_rows], c)
         a = assign(aff, min_aff)
         matches.append(np.stack([t_rows[a.matches[:, 0]], d_rows[a.matches[:, 1]]], axis=1))
         return t_rows[a.unmatched_rows], d_rows[a.unmatched_cols]
@@ -140,6 +159,19 @@ def match_cascade(
         np.sort(np.concatenate([second_left, lost_left, tentative_left])).astype(np.int64),
         np.sort(left_high).astype(np.int64),
     )
+
+
+def _gate_classes(
+    aff: np.ndarray, track_classes: np.ndarray, det_classes: np.ndarray, c: CascadeConfig
+) -> np.ndarray:
+    """`aff` with cross-class pairs scaled by `c.cross_class_factor`, or unmatchable (-inf)
+    when it is 0; pairs with an unknown class are left alone."""
+    known = (track_classes[:, None] != UNKNOWN_CLASS) & (det_classes[None, :] != UNKNOWN_CLASS)
+    cross = known & (track_classes[:, None] != det_classes[None, :])
+    if not cross.any():
+        return aff
+    penalised = aff * c.cross_class_factor if c.cross_class_factor > 0 else -np.inf
+    return np.where(cross, penalised, aff)
 
 
 def _touches_border(boxes: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:

@@ -15,19 +15,25 @@ at once (ByteTrack does so on frame 1).
 
 `TrackSnapshot` is every live track after a frame, reported or not, as `Lifecycle.snapshot`
 gives it to the fixed-lag smoother (`smoothing.py`).
+
+Each track has a class (`track_classes.py`: a vote over its detections, so a one-frame flip
+does not change it), and the track buffer may differ per class (`track_buffer_by_class`):
+parked cars wait behind occluders longer than people do.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
 
 from association import CascadeResult, TrackGroups
 from mot_pipeline.boxes import as_boxes, inside_fraction
-from mot_pipeline.types import Detections, Tracks
+from mot_pipeline.track_classes import ClassVotes, resolve_class_keys
+from mot_pipeline.types import UNKNOWN_CLASS, Detections, Tracks
 
 
 class TrackState(IntEnum):
@@ -40,6 +46,10 @@ class TrackState(IntEnum):
 class LifecycleConfig:
     new_track_score: float = 0.25
     track_buffer: int = 30  # frames at `reference_frame_rate`
+    # Per class (detector class name or id): a track buffer replacing `track_buffer`.
+    track_buffer_by_class: dict[str | int, int] = field(default_factory=dict)
+    # Detections of another class a track needs before it may take that class.
+    class_min_hits: int = 2
     reference_frame_rate: float = 30.0
     min_hits: int = 2
     confirm_score: float | None = None
@@ -55,24 +65,32 @@ class LifecycleConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.lost_min_inside <= 1.0:
             raise ValueError(f"lost_min_inside must be in [0, 1], got {self.lost_min_inside}")
+        buffers = [self.track_buffer, *self.track_buffer_by_class.values()]
+        if any(isinstance(b, bool) or not isinstance(b, int) or b < 0 for b in buffers):
+            raise ValueError(f"track buffers must be integers >= 0, got {buffers}")
+        if self.class_min_hits < 1:
+            raise ValueError(f"class_min_hits must be >= 1, got {self.class_min_hits}")
 
 
 @dataclass(frozen=True, eq=False)
 class TrackSnapshot:
     """Every live track after a frame, reported or not: `visible` marks those reported online,
-    `detected` those whose box is this frame's detection."""
+    `detected` those whose box is this frame's detection; `classes` None: all unknown."""
 
     ids: np.ndarray
     boxes: np.ndarray
     scores: np.ndarray
     detected: np.ndarray
     visible: np.ndarray
+    classes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.ids)
         if len(as_boxes(self.boxes)) != n:
             raise ValueError(f"{len(self.boxes)} boxes for {n} tracks")
-        for name in ("scores", "detected", "visible"):
+        if self.classes is None:
+            object.__setattr__(self, "classes", np.full(n, UNKNOWN_CLASS, np.int64))
+        for name in ("scores", "detected", "visible", "classes"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"{name} has {len(getattr(self, name))} entries for {n} tracks")
 
@@ -88,14 +106,27 @@ class LifecycleUpdate:
 
 
 class Lifecycle:
-    """Holds every live track's state, last detection and reported box."""
+    """Holds every live track's state, class, last detection and reported box. `class_names`
+    (the detector's, id -> name) resolve names in `track_buffer_by_class`."""
 
-    def __init__(self, config: LifecycleConfig, frame_rate: float, detect_every: int) -> None:
+    def __init__(
+        self,
+        config: LifecycleConfig,
+        frame_rate: float,
+        detect_every: int,
+        class_names: Mapping[int, str] | None = None,
+    ) -> None:
         if frame_rate <= 0 or detect_every < 1:
             raise ValueError("frame_rate must be > 0 and detect_every >= 1")
         self.config = config
-        scaled = config.track_buffer * frame_rate / config.reference_frame_rate
-        self.max_age = max(math.ceil(scaled), detect_every, 1)
+
+        def frames(buffer: int) -> int:
+            scaled = buffer * frame_rate / config.reference_frame_rate
+            return max(math.ceil(scaled), detect_every, 1)
+
+        self.max_age = frames(config.track_buffer)
+        by_class = resolve_class_keys(config.track_buffer_by_class, class_names)
+        self.max_age_by_class = {c: frames(b) for c, b in by_class.items()}
         self.reset()
 
     def reset(self) -> None:
@@ -110,7 +141,13 @@ class Lifecycle:
         # `detected` (association), None otherwise.
         self.prior_boxes: np.ndarray | None = None
         self._detected_now = np.zeros(0, bool)
+        self._votes = ClassVotes(self.config.class_min_hits)
         self._first_frame = True
+
+    @property
+    def classes(self) -> np.ndarray:
+        """Each live track's class id (`UNKNOWN_CLASS` where no detection gave one)."""
+        return self._votes.classes
 
     def groups(self) -> TrackGroups:
         return TrackGroups(self.states == TrackState.TRACKED, self.states == TrackState.TENTATIVE)
@@ -146,6 +183,7 @@ class Lifecycle:
         self.boxes[t], self.scores[t] = detections.boxes[d], detections.scores[d]
         self.hits[t] += 1
         self.last_detected[t] = frame_index
+        self._votes.vote(t, detections.classes[d], detections.scores[d])
         confirmed = (self.states[t] != TrackState.TENTATIVE) | (self.hits[t] >= c.min_hits)
         self.states[t] = np.where(confirmed, TrackState.TRACKED, TrackState.TENTATIVE)
         self._detected_now[:] = False
@@ -154,7 +192,7 @@ class Lifecycle:
         unmatched = match.unmatched_tracks
         tentative = unmatched[self.states[unmatched] == TrackState.TENTATIVE]
         self.states[unmatched] = TrackState.LOST
-        too_old = frame_index - self.last_detected > self.max_age
+        too_old = frame_index - self.last_detected > self._max_ages()
         drop = np.zeros(len(self.ids), bool)
         drop[tentative] = True  # a tentative track that misses once was a false start
         drop |= too_old & (self.states == TrackState.LOST)
@@ -175,8 +213,7 @@ class Lifecycle:
         self._append(
             new_ids,
             np.where(confident, TrackState.TRACKED, TrackState.TENTATIVE),
-            detections.boxes[new],
-            detections.scores[new],
+            detections.select(new),
             frame_index,
         )
         return LifecycleUpdate(
@@ -206,11 +243,26 @@ class Lifecycle:
         """Confirmed tracks matched at the latest detector frame, minus propagated ones whose
         motion confidence has collapsed."""
         show = self._visible()
-        return Tracks(self.ids[show], self.boxes[show], self.scores[show], self._detected_now[show])
+        return Tracks(
+            self.ids[show],
+            self.boxes[show],
+            self.scores[show],
+            self._detected_now[show],
+            self.classes[show],
+        )
 
     def snapshot(self) -> TrackSnapshot:
         """Every live track, reported or not (for `smoothing.FixedLagSmoother`)."""
-        return TrackSnapshot(self.ids, self.boxes, self.scores, self._detected_now, self._visible())
+        return TrackSnapshot(
+            self.ids, self.boxes, self.scores, self._detected_now, self._visible(), self.classes
+        )
+
+    def _max_ages(self) -> np.ndarray:
+        """Each live track's max age in frames (its class's buffer, or the default)."""
+        if not self.max_age_by_class:
+            return np.full(len(self.ids), self.max_age)
+        ages = self.max_age_by_class
+        return np.array([ages.get(int(c), self.max_age) for c in self.classes], np.int64)
 
     def _visible(self) -> np.ndarray:
         show = self.states == TrackState.TRACKED
@@ -220,11 +272,12 @@ class Lifecycle:
     def _keep(self, rows: np.ndarray) -> None:
         for name in ("ids", "states", "hits", "last_detected", "boxes", "scores", "_detected_now"):
             setattr(self, name, getattr(self, name)[rows])
+        self._votes.keep(rows)
         if self.prior_boxes is not None:
             self.prior_boxes = self.prior_boxes[rows]
 
-    def _append(self, ids, states, boxes, scores, frame_index: int) -> None:
-        n = len(ids)
+    def _append(self, ids, states, new: Detections, frame_index: int) -> None:
+        n, boxes, scores = len(ids), new.boxes, new.scores
         self.ids = np.concatenate([self.ids, ids])
         self.states = np.concatenate([self.states, states.astype(np.int8)])
         self.hits = np.concatenate([self.hits, np.ones(n, np.int64)])
@@ -232,3 +285,4 @@ class Lifecycle:
         self.boxes = np.concatenate([self.boxes, boxes.astype(np.float32)])
         self.scores = np.concatenate([self.scores, scores.astype(np.float32)])
         self._detected_now = np.concatenate([self._detected_now, np.ones(n, bool)])
+        self._votes.append(new.classes, new.scores)

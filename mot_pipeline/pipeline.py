@@ -79,7 +79,10 @@ class Pipeline:
         if frame_rate is not None:
             self.frame_rate = float(frame_rate)
         self.lifecycle = Lifecycle(
-            self._lifecycle_config(), self.frame_rate, self.config.detect_every
+            self._lifecycle_config(),
+            self.frame_rate,
+            self.config.detect_every,
+            getattr(self.detector, "names", None),  # for per-class settings given by name
         )
         self.tracker.reset()
         self.frame_index = 0
@@ -147,6 +150,7 @@ class Pipeline:
                 gap_s,
                 life.prior_boxes,
                 frame_size=frame_size,
+                track_classes=life.classes,
             )
             update = life.detected(self.frame_index, match, detections)
             self.tracker.remove(update.removed)

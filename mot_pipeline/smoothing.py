@@ -46,10 +46,13 @@ class _Held:
     scores: np.ndarray
     detected: np.ndarray
     visible: np.ndarray
+    classes: np.ndarray
 
     def result(self) -> FrameResult:
         v = self.visible
-        tracks = Tracks(self.ids[v], self.boxes[v], self.scores[v], self.detected[v])
+        tracks = Tracks(
+            self.ids[v], self.boxes[v], self.scores[v], self.detected[v], self.classes[v]
+        )
         return FrameResult(self.frame_index, tracks, self.detections)
 
 
@@ -94,6 +97,7 @@ class FixedLagSmoother:
                 np.array(snapshot.scores, np.float32),
                 np.array(snapshot.detected, bool),
                 np.array(snapshot.visible, bool),
+                np.array(snapshot.classes, np.int64),
             )
         )
         out = []

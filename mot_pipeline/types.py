@@ -14,6 +14,8 @@ import numpy as np
 
 from mot_pipeline.boxes import as_boxes
 
+UNKNOWN_CLASS = -1  # a track's class when no detection gave it one (e.g. a given box)
+
 
 def check_frame(frame: object) -> np.ndarray:
     """`frame` if it is an (H, W, 3) BGR uint8 image, else ValueError: the pipeline and the
@@ -106,16 +108,23 @@ class Tracks:
 
     `detected[i]` is True when track i's box comes from a detection matched on this frame and
     False when the motion estimator propagated it; `scores` are the detection score for the
-    former and the motion estimator's confidence for the latter.
+    former and the motion estimator's confidence for the latter. `classes[i]` is the track's
+    detector class id (`lifecycle.py` keeps it stable), UNKNOWN_CLASS where none is known.
     """
 
     ids: np.ndarray
     boxes: np.ndarray
     scores: np.ndarray
     detected: np.ndarray
+    classes: np.ndarray
 
     def __init__(
-        self, ids: object, boxes: object, scores: object, detected: object | None = None
+        self,
+        ids: object,
+        boxes: object,
+        scores: object,
+        detected: object | None = None,
+        classes: object | None = None,
     ) -> None:
         b = as_boxes(boxes)
         n = len(b)
@@ -124,10 +133,16 @@ class Tracks:
             raise ValueError("track ids must be unique within a frame")
         s = _vector(scores, n, np.float32, "scores")
         d = np.zeros(n, bool) if detected is None else _vector(detected, n, bool, "detected")
+        c = (
+            np.full(n, UNKNOWN_CLASS, np.int64)
+            if classes is None
+            else _vector(classes, n, np.int64, "classes")
+        )
         object.__setattr__(self, "ids", _frozen(i))
         object.__setattr__(self, "boxes", _frozen(b))
         object.__setattr__(self, "scores", _frozen(s))
         object.__setattr__(self, "detected", _frozen(d))
+        object.__setattr__(self, "classes", _frozen(c))
 
     @classmethod
     def empty(cls) -> Tracks:
