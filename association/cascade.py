@@ -61,9 +61,7 @@ class CascadeConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.cross_class_factor <= 1.0:
-            raise ValueError(
-                f"cross_class_factor must be in [0, 1], got {self.cross_class_factor}"
-            )
+            raise ValueError(f"cross_class_factor must be in [0, 1], got {self.cross_class_factor}")
 
 
 EDGE_MARGIN = 1.0  # px: a track box this close to the frame border touches it

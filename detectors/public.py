@@ -24,6 +24,9 @@ from mot_pipeline.types import Detections
 # have other score scales; pass `min_score` for those (e.g. -inf to keep all).
 DEFAULT_MIN_SCORE = 15.0
 MIN_BOX_SIZE = 1.0  # px; narrower or lower boxes (after clipping to the frame) are dropped
+# MOTChallenge's public detections are people; their class id is COCO's, so that class names
+# and `--classes` work as for a YOLO model.
+NAMES: dict[int, str] = {0: "person"}
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class PublicDetections:
             raise ValueError("min_score must be a number, got nan")
         self.by_frame = by_frame
         self.min_score = float(min_score)
+        self.names = dict(NAMES)  # class id -> name, as `YoloDetector.names`
 
     def __call__(self, frame: np.ndarray, frame_index: int | None = None) -> Detections:
         if frame_index is None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from detectors import classes as class_selection
 from mot_pipeline.errors import InputError
 from mot_pipeline.fileio import CACHE_NAME, cache_root
 from mot_pipeline.types import Detections, check_frame
@@ -44,10 +45,11 @@ MAX_ERROR_CHARS = 160  # ultralytics' messages can list every export format; kee
 
 @dataclass(frozen=True)
 class YoloConfig:
-    """What to run and how; `classes=()` keeps every class."""
+    """What to run and how. `classes`: the model's class names or ids to keep (resolved against
+    the model when it loads); `"all"` or `()` keeps every class."""
 
     model: str = "yolo11n"  # an EMBEDDED_MODELS name or a path (.pt, .onnx, *_openvino_model/)
-    classes: tuple[int, ...] = (PERSON_CLASS,)
+    classes: tuple[int | str, ...] | str = (PERSON_CLASS,)
     conf: float = 0.1  # low on purpose: association decides what is a confident detection
     iou: float = 0.7  # NMS IoU threshold
     imgsz: int = 640  # inference size; fixed-size exports (both embedded models) keep theirs
@@ -56,7 +58,10 @@ class YoloConfig:
     max_det: int = 300
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "classes", tuple(int(c) for c in self.classes))
+        try:
+            object.__setattr__(self, "classes", class_selection.normalize(self.classes))
+        except ValueError as err:
+            raise ValueError(f"classes: {err}") from None
         if not 0.0 <= self.conf <= 1.0:
             raise ValueError(f"conf must be in [0, 1], got {self.conf}")
         if not 0.0 < self.iou <= 1.0:
@@ -143,10 +148,14 @@ class YoloDetector:
             "device": cfg.device,
             "half": cfg.half,
             "max_det": cfg.max_det,
-            "classes": list(cfg.classes) or None,
+            "classes": None,  # every class for the blank frame; the selection once resolved
             "verbose": False,
         }
         self._model = self._load()
+        # The model's ids of the configured classes (every id when none are configured).
+        self.classes = self._resolve_classes(self._model.names)
+        if cfg.classes:
+            self._predict_args["classes"] = list(self.classes)
 
     def _load(self) -> Any:
         with _ultralytics_environment():
@@ -166,13 +175,14 @@ class YoloDetector:
             raise InputError(f"cannot load model: {_one_line(err)}", self.model_path) from None
         finally:
             torch.set_num_threads(threads)
-        unknown = sorted(set(self.config.classes) - set(model.names))
-        if unknown:
-            raise InputError(
-                f"class ids {unknown} not in the model (it has {len(model.names)} classes)",
-                self.model_path,
-            )
         return model
+
+    def _resolve_classes(self, names: dict[int, str]) -> tuple[int, ...]:
+        """The ids of `config.classes` in the model's `names` (`InputError` on one it lacks)."""
+        try:
+            return class_selection.resolve(self.config.classes, names, "this model")
+        except ValueError as err:
+            raise InputError(str(err), self.model_path) from None
 
     @property
     def names(self) -> dict[int, str]:
@@ -193,6 +203,6 @@ class YoloDetector:
         scores = boxes.conf.cpu().numpy().astype(np.float32)
         classes = boxes.cls.cpu().numpy().astype(np.int64)
         if self.config.classes:  # predict filtered already; this keeps the contract explicit
-            keep = np.isin(classes, self.config.classes)
+            keep = np.isin(classes, self.classes)
             xyxy, scores, classes = xyxy[keep], scores[keep], classes[keep]
         return Detections(xyxy, scores, classes)

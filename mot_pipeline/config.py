@@ -20,6 +20,7 @@ import yaml
 from detectors.public import PublicConfig
 from detectors.yolo import YoloConfig
 from mot_pipeline.errors import InputError
+from mot_pipeline.exports import OutputConfig
 from mot_pipeline.pipeline import PipelineConfig
 from mot_pipeline.types import check_choices
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TRACKER = "siammt"
 DEFAULT_DETECTOR = "yolo11n"
+NO_DETECTOR = "none"  # follow given boxes (`mot-run --init`, `targets.py`)
 # Float settings that may be infinite (every other number must be finite): a score floor of
 # -inf keeps every public detection.
 INFINITY_ALLOWED = frozenset({"PublicConfig.min_score"})
@@ -65,6 +67,7 @@ class RunConfig:
     tracker_options: dict[str, Any] = field(default_factory=dict)
     frame_rate: float | None = None  # override the sequence's frame rate
     input: InputConfig = field(default_factory=InputConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)  # track file formats
 
     def __post_init__(self) -> None:
         if self.frame_rate is not None and not (
@@ -145,18 +148,28 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> RunConfig:
     """Read a YAML preset (or the defaults), then apply non-None `overrides` (CLI flags); a
-    mapping override (e.g. `yolo={"conf": 0.3}`) is merged into the file's section. The
-    tracker's options are checked here, so a bad key fails before any work."""
+    mapping override (e.g. `yolo={"conf": 0.3}`) is merged into the file's section, at any
+    depth (`pipeline={"targets": {"refind": True}}` keeps the file's other target settings).
+    The tracker's options are checked here, so a bad key fails before any work."""
     where = str(path) if path is not None else "config"
     data = _read_mapping(path) if path is not None else {}
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
-            data[key] = {**data[key], **value}
+            data[key] = _merged(data[key], value)
         elif value is not None and value != {}:
             data[key] = value
     config = from_mapping(RunConfig, data, where)
     tracker_config(config, where)
     return config
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `override`'s entries, merged into its sections where both are mappings."""
+    out = dict(base)
+    for key, value in override.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merged(out[key], value) if both else value
+    return out
 
 
 def _read_mapping(path: str | Path) -> dict[str, Any]:

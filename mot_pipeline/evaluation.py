@@ -32,6 +32,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from mot_pipeline.boxes import iou_matrix
+from mot_pipeline.classes import MOT_PEDESTRIAN, mot_class
 from mot_pipeline.errors import InputError
 from mot_pipeline.fileio import atomic_write_text
 from mot_pipeline.motchallenge import GT_STYLE_MOT16, MotRows, SequenceInfo
@@ -39,7 +40,7 @@ from mot_pipeline.motchallenge import GT_STYLE_MOT16, MotRows, SequenceInfo
 IOU_THRESHOLD = 0.5
 EPS = float(np.finfo(float).eps)  # TrackEval's tolerance on thresholds
 CONTINUATION_BONUS = 1000.0  # > any sum of IoUs in a frame's matching (TrackEval's value)
-PEDESTRIAN = 1
+PEDESTRIAN = MOT_PEDESTRIAN  # MOT16/17/20 gt class 1
 # person_on_vehicle, static_person, distractor, reflection (MOT16 paper, TrackEval's list)
 DISTRACTOR_CLASSES = (2, 7, 8, 12)
 MOT20_DISTRACTOR_CLASSES = (*DISTRACTOR_CLASSES, 6)  # + non_mot_vehicle
@@ -156,8 +157,14 @@ def preprocess_sequence(
     num_frames: int,
     name: str = "sequence",
     distractor_classes: Iterable[int] = DISTRACTOR_CLASSES,
+    target_class: int = PEDESTRIAN,
+    use_flag: bool = True,
 ) -> PreprocessedSequence:
-    """Apply the official MOTChallenge rules (see the module docstring) to one sequence."""
+    """Apply the official MOTChallenge rules (see the module docstring) to one sequence.
+
+    `target_class` and `use_flag` serve per-class scoring (`evaluate_per_class`): MOT16/17/20
+    gt rows of another class are the targets, and their consider flag, 0 on every
+    non-pedestrian row of those benchmarks, is not read."""
     if gt.kind != "gt":
         raise ValueError(f"gt must be read with kind='gt', got {gt.kind!r}")
     distractors = np.asarray(tuple(distractor_classes), dtype=np.int64)
@@ -176,16 +183,16 @@ def preprocess_sequence(
                 raise ValueError(f"{name}: {rows.kind} has a repeated id in frame {t}")
         sim = iou_matrix(gt.boxes[gi], result.boxes[ti]).astype(np.float64)
         keep_tr = np.ones(len(ti), dtype=bool)
-        if mot16 and len(gi) and len(ti):
+        if mot16 and len(distractors) and len(gi) and len(ti):
             scores = np.where(sim >= IOU_THRESHOLD - EPS, sim, 0.0)
             rows, cols = linear_sum_assignment(-scores)
             matched = scores[rows, cols] > EPS
             rows, cols = rows[matched], cols[matched]
             keep_tr[cols[np.isin(gt.classes[gi][rows], distractors)]] = False
             num_ignored += int((~keep_tr).sum())
-        is_target = gt.scores[gi] != 0
+        is_target = gt.scores[gi] != 0 if use_flag else np.ones(len(gi), bool)
         if mot16:
-            is_target &= gt.classes[gi] == PEDESTRIAN
+            is_target &= gt.classes[gi] == target_class
         gt_ids.append(gt.ids[gi][is_target])
         tr_ids.append(result.ids[ti][keep_tr])
         sims.append(np.ascontiguousarray(sim[is_target][:, keep_tr]))
@@ -277,6 +284,21 @@ def _as_pair(p: SequencePair | tuple[Any, ...]) -> SequencePair:
     return p if isinstance(p, SequencePair) else SequencePair(*p)
 
 
+def _checked(pairs: Iterable[SequencePair | tuple[Any, ...]]) -> list[SequencePair]:
+    items = [_as_pair(p) for p in pairs]
+    names = [p.name for p in items]
+    if not items:
+        raise ValueError("nothing to evaluate")
+    if len(set(names)) != len(names):
+        raise ValueError(f"sequence names must be unique: {names}")
+    return items
+
+
+def _distractors(pair: SequencePair) -> tuple[int, ...]:
+    mot20 = pair.name.upper().startswith(MOT20_PREFIX) if pair.mot20 is None else pair.mot20
+    return MOT20_DISTRACTOR_CLASSES if mot20 else DISTRACTOR_CLASSES
+
+
 def evaluate(pairs: Iterable[SequencePair | tuple[Any, ...]]) -> Report:
     """Score several sequences: `{"sequences": {name: metrics}, "overall": metrics}`.
 
@@ -284,28 +306,30 @@ def evaluate(pairs: Iterable[SequencePair | tuple[Any, ...]]) -> Report:
     CLEAR/IDF1 come from motmetrics' OVERALL (counts summed over sequences), overall HOTA from
     TrackEval's `combine_sequences`.
     """
+    items = _checked(pairs)
+    # Every sequence's frame range is checked before any is scored.
+    lengths = [sequence_length(p.gt, p.result, p.info) for p in items]
+    return score(
+        [
+            preprocess_sequence(p.gt, p.result, num_frames, p.name, _distractors(p))
+            for p, num_frames in zip(items, lengths, strict=True)
+        ]
+    )
+
+
+def score(sequences: list[PreprocessedSequence]) -> Report:
+    """CLEAR/IDF1 (motmetrics) and HOTA (TrackEval) of preprocessed sequences, as `evaluate`."""
     import motmetrics as mm
     from trackeval.metrics import HOTA
 
-    items = [_as_pair(p) for p in pairs]
-    names = [p.name for p in items]
-    if not items:
-        raise ValueError("nothing to evaluate")
-    if len(set(names)) != len(names):
-        raise ValueError(f"sequence names must be unique: {names}")
-
-    # Every sequence's frame range is checked before any is scored.
-    lengths = [sequence_length(p.gt, p.result, p.info) for p in items]
+    names = [seq.name for seq in sequences]
     hota_metric = HOTA()
     clear_accs, id_accs, hota_res, num_ids, ignored = [], [], {}, {}, {}
-    for p, num_frames in zip(items, lengths, strict=True):
-        mot20 = p.name.upper().startswith(MOT20_PREFIX) if p.mot20 is None else p.mot20
-        distractors = MOT20_DISTRACTOR_CLASSES if mot20 else DISTRACTOR_CLASSES
-        seq = preprocess_sequence(p.gt, p.result, num_frames, p.name, distractors)
+    for seq in sequences:
         clear_accs.append(_accumulate(seq, _clear_distances(seq)))
         id_accs.append(_accumulate(seq, _id_distances(seq)))
-        hota_res[p.name] = hota_metric.eval_sequence(seq.trackeval_data())
-        num_ids[p.name], ignored[p.name] = seq.num_tracker_ids, seq.num_ignored
+        hota_res[seq.name] = hota_metric.eval_sequence(seq.trackeval_data())
+        num_ids[seq.name], ignored[seq.name] = seq.num_tracker_ids, seq.num_ignored
 
     host = mm.metrics.create()
     clear = host.compute_many(
@@ -317,7 +341,7 @@ def evaluate(pairs: Iterable[SequencePair | tuple[Any, ...]]) -> Report:
     ident = host.compute_many(
         id_accs, metrics=list(_MM_ID_FLOAT), names=names, generate_overall=True
     )
-    sequences = {
+    per_sequence = {
         n: _metrics(clear.loc[n], ident.loc[n], hota_res[n], num_ids[n], ignored[n]) for n in names
     }
     overall = _metrics(
@@ -327,7 +351,40 @@ def evaluate(pairs: Iterable[SequencePair | tuple[Any, ...]]) -> Report:
         sum(num_ids.values()),
         sum(ignored.values()),
     )
-    return {"sequences": sequences, "overall": overall}
+    return {"sequences": per_sequence, "overall": overall}
+
+
+def evaluate_per_class(
+    pairs: Iterable[SequencePair | tuple[Any, ...]], tracked: Mapping[int, str]
+) -> dict[str, Report]:
+    """Scores per tracked class (`tracked`: the detector's class id -> name; the result rows'
+    `classes` are those ids), for each class with a MOT16/17/20 gt class
+    (`classes.MOT_CLASS_BY_NAME`) and over the sequences whose gt has a class column.
+
+    Person: the official rule on the person tracks (pedestrians with flag 1 are targets, tracks
+    on persons on vehicles, static persons, distractors and reflections are ignored). Car,
+    bicycle, motorcycle: every gt row of the class is a target (the benchmarks flag all of them
+    0) and nothing is ignored; a track of another class never counts for it.
+    """
+    items = [p for p in _checked(pairs) if p.gt.style == GT_STYLE_MOT16]
+    lengths = [sequence_length(p.gt, p.result, p.info) for p in items]
+    reports: dict[str, Report] = {}
+    for class_id, name in tracked.items():
+        target = mot_class(name)
+        if target is None or not items:
+            continue
+        official = target == PEDESTRIAN
+        sequences = []
+        for p, num_frames in zip(items, lengths, strict=True):
+            rows = p.result.select(p.result.classes == class_id)
+            distractors = _distractors(p) if official else ()
+            sequences.append(
+                preprocess_sequence(
+                    p.gt, rows, num_frames, p.name, distractors, target, use_flag=official
+                )
+            )
+        reports[name] = score(sequences)
+    return reports
 
 
 def evaluate_sequence(
@@ -364,8 +421,11 @@ def _cell(value: Any, percent: bool = False) -> str:
 
 
 def format_table(report: Report) -> str:
-    """An aligned text table: one row per sequence and OVERALL; scores in percent."""
+    """An aligned text table: one row per sequence and OVERALL; scores in percent. A report
+    with `per_class` scores (`evaluate_per_class`) adds each class's overall row."""
     rows = [*report["sequences"].items(), (OVERALL, report["overall"])]
+    per_class = [(f"class {c}", r["overall"]) for c, r in report.get("per_class", {}).items()]
+    rows += per_class
     rates = [k for k in _OPTIONAL_RATES if any(k in m for _, m in rows)]
     header = ["Sequence", *_PERCENT, *(h for h, _ in _COUNTS), *rates]
     body = [
@@ -385,7 +445,11 @@ def format_table(report: Report) -> str:
         return "  ".join([first, *rest])
 
     sep = "-" * len(line(header))
-    return "\n".join([line(header), sep, *(line(r) for r in body[:-1]), sep, line(body[-1])])
+    first = len(body) - len(per_class)  # rows up to OVERALL
+    lines = [line(header), sep, *(line(r) for r in body[: first - 1]), sep, line(body[first - 1])]
+    if per_class:
+        lines += [sep, *(line(r) for r in body[first:])]
+    return "\n".join(lines)
 
 
 def jsonable(value: Any) -> Any:

@@ -80,7 +80,7 @@ KINDS: tuple[str, ...] = ("det", "gt", "result")
 GT_STYLE_MOT15 = "mot15"  # 10 columns: ..., consider flag, world x, y, z
 GT_STYLE_MOT16 = "mot16"  # 9 columns: ..., consider flag, class, visibility (MOT16/17/20)
 GT_COLUMNS = {9: GT_STYLE_MOT16, 10: GT_STYLE_MOT15}
-MIN_COLUMNS = {"det": 7, "gt": 9, "result": 6}
+MIN_COLUMNS = {"det": 7, "gt": 9, "result": 6, "target": 6}  # "target": `read_target_boxes`
 # Column indices of the MOTChallenge text format (0-based within a row).
 COL_FRAME, COL_ID, COL_LEFT, COL_TOP, COL_WIDTH, COL_HEIGHT, COL_CONF = range(7)
 COL_CLASS, COL_VISIBILITY = 7, 8
@@ -371,6 +371,37 @@ def detections_by_frame(rows: MotRows, num_frames: int | None = None) -> dict[in
 def read_detections(path: str | Path, num_frames: int | None = None) -> dict[int, Detections]:
     """`detections_by_frame(read_mot_file(path, "det"), num_frames)`."""
     return detections_by_frame(read_mot_file(path, "det"), num_frames)
+
+
+def read_target_boxes(
+    path: str | Path, num_frames: int | None = None
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Boxes to follow without a detector (`mot-run --detector none --init FILE`): rows
+    `frame, id, left, top, width, height`, 1-based as in MOT files, further columns ignored (so
+    a gt.txt's rows work), on one or more frames. Returns 0-based frame -> (ids int64, boxes
+    float32 xyxy), in file order. `InputError` naming the file (and line) for an empty file,
+    too few columns, a non-numeric value, a frame < 1 or past `num_frames`, an id that is not an
+    integer >= 1, a width or height <= 0, or an id twice on one frame."""
+    path = Path(path)
+    table, lines = _parse_table(path, "target")
+    if len(table) == 0:
+        raise InputError("no target boxes (empty file)", path)
+    frames, ids = table[:, COL_FRAME], table[:, COL_ID]
+    for values, what in ((frames, "frame"), (ids, "id")):
+        _check_integral(path, lines, values, what)
+        _fail_at(path, lines, values < MOT_OFFSET, f"{what} must be >= {MOT_OFFSET}")
+        _fail_at(path, lines, values > MAX_INTEGER, f"{what} out of range")
+    if num_frames is not None:
+        past = frames > num_frames
+        frame = int(frames[np.argmax(past)]) if past.any() else 0
+        _fail_at(path, lines, past, f"frame {frame} is past the sequence's {num_frames} frames")
+    wh = table[:, [COL_WIDTH, COL_HEIGHT]]
+    _fail_at(path, lines, (wh <= 0).any(axis=1), "width and height must be > 0")
+    _check_unique_pairs(path, lines, frames, ids)
+    left_top = table[:, [COL_LEFT, COL_TOP]] - MOT_OFFSET
+    boxes = as_boxes(xywh_to_xyxy(np.concatenate([left_top, wh], axis=1)))
+    by_frame = group_by_frame(frames.astype(np.int64) - MOT_OFFSET)
+    return {f: (ids[rows].astype(np.int64), boxes[rows]) for f, rows in by_frame.items()}
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from detectors import Detector
 from mot_pipeline.boxes import clip, unique_boxes, valid_mask
 from mot_pipeline.lifecycle import Lifecycle, LifecycleConfig
 from mot_pipeline.smoothing import FixedLagSmoother
+from mot_pipeline.targets import GivenTargets, TargetsConfig
 from mot_pipeline.types import Detections, FrameResult, check_frame
 from trackers import MotionEstimator, PriorBoxes, ReportThreshold
 
@@ -32,6 +33,8 @@ class PipelineConfig:
     lag: int | None = None
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     association: CascadeConfig = field(default_factory=CascadeConfig)
+    # Given boxes followed without a detector (`Pipeline(None, ...)`, `targets.py`).
+    targets: TargetsConfig = field(default_factory=TargetsConfig)
 
     def __post_init__(self) -> None:
         if self.detect_every < 1:
@@ -60,11 +63,12 @@ class Timing:
 
 class Pipeline:
     """Detector-driven tracking. `run(source)` for a sequence, `step(frame)` for a live stream.
-    The detection interval is `config.detect_every`."""
+    The detection interval is `config.detect_every`. Without a detector (None) it follows the
+    boxes given with `add_targets` (`targets.py`)."""
 
     def __init__(
         self,
-        detector: Detector,
+        detector: Detector | None,
         tracker: MotionEstimator,
         config: PipelineConfig | None = None,
         *,
@@ -85,6 +89,8 @@ class Pipeline:
             getattr(self.detector, "names", None),  # for per-class settings given by name
         )
         self.tracker.reset()
+        default_lost = self.lifecycle.config.min_report_score or 0.0
+        self.given = GivenTargets(self.tracker, self.config.targets, default_lost)
         self.frame_index = 0
         self.frame_shape: tuple[int, ...] | None = None  # of the stream's first frame
         self.timing = Timing()
@@ -100,14 +106,34 @@ class Pipeline:
 
     @property
     def lag(self) -> int:
-        """Frames `run` and `push` hold back."""
+        """Frames `run` and `push` hold back; 0 without a detector (nothing to revise)."""
         c = self.config
+        if self.detector is None:
+            return 0
         return c.detect_every if c.lag is None else c.lag
+
+    def add_targets(
+        self, boxes: np.ndarray, ids: np.ndarray | None = None, frame_index: int | None = None
+    ) -> np.ndarray:
+        """Follow targets from `boxes` (float32 (N, 4) x1, y1, x2, y2, 0-based pixels) on frame
+        `frame_index` (None: the next frame `step`/`push` takes; a later frame schedules them),
+        with `ids` (None: the next free ids); return the ids. An id being followed is
+        re-initialised at its box. Only without a detector; `reset` forgets scheduled boxes,
+        but `run` keeps those added before it (they count from its first frame)."""
+        if self.detector is not None:
+            raise ValueError("add_targets needs a pipeline without a detector (detector None)")
+        frame_index = self.frame_index if frame_index is None else int(frame_index)
+        if frame_index < self.frame_index:
+            raise ValueError(f"frame {frame_index} is past; the next frame is {self.frame_index}")
+        return self.given.schedule(frame_index, boxes, ids)
 
     def run(self, source: Iterable[np.ndarray] | object) -> Iterator[FrameResult]:
         """Reset, then yield one result per frame of `source` (a `sources.Sequence`, whose frame
         rate is used, or any iterable of BGR frames), each `lag` frames late and revised."""
+        given = self.given  # with the boxes `add_targets` gave before `run`, for this run
         self.reset(getattr(source, "frame_rate", None))
+        self.given = given
+        given.reset(keep_scheduled=True)
         frames = source.frames() if hasattr(source, "frames") else enumerate(source)
         for _, frame in frames:
             yield from self.push(frame)
@@ -117,6 +143,8 @@ class Pipeline:
         """`step`, but return the frames that became final: frame t - lag once frame t is in
         (none during the first `lag` frames). `flush` at the end of the stream."""
         result = self.step(frame)
+        if self.detector is None:  # no lag: nothing to revise
+            return [result]
         return self.smoother.push(result, self.lifecycle.snapshot())
 
     def flush(self) -> list[FrameResult]:
@@ -128,6 +156,8 @@ class Pipeline:
         streams); return its tracks at once."""
         t0 = time.perf_counter()
         self._check(frame)
+        if self.detector is None:  # given targets only (`targets.py`)
+            return self._step_given(frame, t0)
         life, detect_s = self.lifecycle, 0.0
         if len(life.ids):
             boxes, scores = self.tracker.propagate(frame, self.frame_index)
@@ -159,6 +189,13 @@ class Pipeline:
         self.frame_index += 1
         self.timing.detect_s += detect_s
         self.timing.track_s += time.perf_counter() - t0 - detect_s
+        self.timing.frames += 1
+        return result
+
+    def _step_given(self, frame: np.ndarray, t0: float) -> FrameResult:
+        result = FrameResult(self.frame_index, self.given.step(frame, self.frame_index))
+        self.frame_index += 1
+        self.timing.track_s += time.perf_counter() - t0
         self.timing.frames += 1
         return result
 

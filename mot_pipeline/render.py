@@ -2,7 +2,8 @@
 
 Each track id keeps one colour on every frame and in every run (`color_for_id` is a pure
 function of the id). Boxes matched to a detection on this frame are drawn solid; boxes the
-motion estimator propagated are drawn thin and dashed, so detector frames stand out.
+motion estimator propagated are drawn thin and dashed, so detector frames stand out. A box's
+label is its class name (from the detector's names) and id, e.g. `person 3`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import colorsys
 import contextlib
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -19,7 +21,7 @@ import cv2
 import numpy as np
 
 from mot_pipeline.errors import InputError
-from mot_pipeline.types import FrameResult, Tracks, check_frame
+from mot_pipeline.types import UNKNOWN_CLASS, FrameResult, Tracks, check_frame
 
 # Hue steps by the golden ratio's conjugate: consecutive ids land far apart on the colour wheel
 # and no two ids below a few hundred get near-identical hues.
@@ -86,13 +88,29 @@ def _overlaps_frame(box: np.ndarray, width: int, height: int) -> bool:
     return bool(box[0] < width and box[2] > 0 and box[1] < height and box[3] > 0)
 
 
+def track_label(
+    track_id: int, class_id: int, names: Mapping[int, str], score: float | None = None
+) -> str:
+    """`person 3` (class name and id); `c5 3` for a class without a name, `3` for an unknown
+    class; the score appended when given."""
+    if class_id == UNKNOWN_CLASS:
+        label = str(track_id)
+    else:
+        label = f"{names.get(class_id, f'c{class_id}')} {track_id}"
+    return label if score is None else f"{label} {score:.2f}"
+
+
 class TrackRenderer:
-    """Draws `Tracks` onto copies of frames; holds only its (frozen) style."""
+    """Draws `Tracks` onto copies of frames; holds its (frozen) style and the detector's class
+    names (id -> name) for the labels."""
 
     Config = RenderConfig
 
-    def __init__(self, config: RenderConfig | None = None) -> None:
+    def __init__(
+        self, config: RenderConfig | None = None, names: Mapping[int, str] | None = None
+    ) -> None:
         self.config = config or RenderConfig()
+        self.names = dict(names or {})
 
     def draw(
         self,
@@ -112,8 +130,8 @@ class TrackRenderer:
         # Edges beyond the frame are moved to just outside it (still invisible), which keeps
         # coordinates small for OpenCV and dash loops short.
         margin = 2 * cfg.dash_length + max(cfg.detected_thickness, cfg.propagated_thickness)
-        for track_id, box, score, detected in zip(
-            tracks.ids, tracks.boxes, tracks.scores, tracks.detected, strict=True
+        for track_id, box, score, detected, class_id in zip(
+            tracks.ids, tracks.boxes, tracks.scores, tracks.detected, tracks.classes, strict=True
         ):
             if not np.isfinite(box).all() or not _overlaps_frame(box, width, height):
                 continue
@@ -127,7 +145,8 @@ class TrackRenderer:
                 _dashed_rectangle(
                     canvas, (x1, y1), corner, color, cfg.propagated_thickness, cfg.dash_length
                 )
-            label = f"{track_id} {score:.2f}" if cfg.show_scores else str(track_id)
+            shown = float(score) if cfg.show_scores else None
+            label = track_label(int(track_id), int(class_id), self.names, shown)
             self._label(canvas, label, (x1, y1), color)
         text = f"frame {frame_index}" + (" det" if detector_ran else "")
         self._label(canvas, text, (0, 0), WHITE, below=True)

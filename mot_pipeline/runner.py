@@ -8,15 +8,15 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from detectors import Detector
-from mot_pipeline import evaluation, motchallenge
-from mot_pipeline.config import RunConfig, tracker_config
+from mot_pipeline import classes, evaluation, exports, motchallenge
+from mot_pipeline.config import NO_DETECTOR, RunConfig, tracker_config
 from mot_pipeline.errors import InputError
 from mot_pipeline.fileio import atomic_write_text, check_output_dir
 from mot_pipeline.outputs import Staging, check_not_inputs
@@ -24,6 +24,9 @@ from mot_pipeline.pipeline import Pipeline, Timing, rate
 from mot_pipeline.sources import UNKNOWN_LENGTH, open_sources
 from mot_pipeline.sources import Sequence as FrameSource
 from trackers import Describe, create
+
+if TYPE_CHECKING:
+    from mot_pipeline.scaleout import ScaleOut
 
 PUBLIC = "public"
 METRICS_FILE = "metrics.json"
@@ -41,6 +44,9 @@ class SequenceRun:
     timing: Timing
     wall_s: float
     gt_path: Path | None
+    # Every track of every class (per-class scores), and the classes the run kept (id -> name).
+    tracks: exports.TrackRows | None = None
+    classes: dict[int, str] = field(default_factory=dict)
 
     @property
     def frames(self) -> int:
@@ -75,10 +81,12 @@ class RunReport:
 
 @dataclass(frozen=True)
 class _Inputs:
-    """What the validation pass read: ground truth by gt path, public detections by alias."""
+    """What the validation pass read: ground truth by gt path, public detections by alias,
+    and the boxes to follow without a detector (`read_target_boxes`' by frame; `--init`)."""
 
     ground_truth: dict[Path, Any]
     detections: dict[str, dict[int, Any]]
+    targets: dict[int, Any] | None = None
 
 
 def make_detector(
@@ -86,11 +94,14 @@ def make_detector(
     source: FrameSource | None = None,
     alias: str | None = None,
     by_frame: dict[int, Any] | None = None,
-) -> Detector:
-    """The configured detector (`detectors.create`); public detections need the sequence (and
-    its MOT17 alias), whose det.txt the engine reads (unless already read: `by_frame`)."""
+) -> Detector | None:
+    """The configured detector (`detectors.create`), None for detector none; public detections
+    need the sequence (and its MOT17 alias), whose det.txt the engine reads (unless already
+    read: `by_frame`)."""
     import detectors
 
+    if config.detector == NO_DETECTOR:
+        return None
     if config.detector != PUBLIC:
         return detectors.create(config.detector, config.yolo)
     if by_frame is None:
@@ -143,33 +154,73 @@ def run(
     log: Callable[[str], None] = print,
     warn: Callable[[str], None] | None = None,
     protect: Sequence[str | Path] = (),
+    init: str | Path | None = None,
+    scale: ScaleOut | None = None,
 ) -> RunReport:
     """Track every sequence under `paths`, write `output/<name>.txt` for each, and score them
-    against their ground truth when it exists (`evaluate=None`) or when asked to.
+    against their ground truth when it exists (`evaluate=None`) or when asked to. With
+    `config.detector` none, `init` (one input only) lists the boxes to follow
+    (`motchallenge.read_target_boxes`, `targets.py`).
 
     Every input is checked before any work (`_validate`); a sequence that fails while it runs
     (a corrupt frame) is listed in `report.failures` and `failures.txt` and the others go on.
     Files appear in `output` only once the run ends (`outputs.Staging`). `protect` names more
-    input files (the config file) that no output may replace.
+    input files (the config file) that no output may replace. `scale` runs the sequences as
+    parallel tasks (`scaleout.py`: `--workers`, `--ray`, `--chunk-frames`); `paths` may also
+    hold opened sequences (`sources.Sequence`).
     """
-    from mot_pipeline.threads import set_threads
-
     output = check_output_dir(output)
-    sources = [s for p in paths for s in open_sources(p, frame_rate=config.frame_rate)]
-    targets = _targets(sources, output, save_video)
+    sources = [s for p in paths for s in _opened(p, config.frame_rate)]
+    given = _given_targets(sources, config, init)
+    classes.check(config)  # a class the detector does not have, before any work
+    targets = _targets(sources, output, save_video, _formats(config))
     products = _products(output, make_zip, evaluate)
     _check_targets(targets, output, overwrite, [*products, output / FAILURES_FILE])
-    check_not_inputs([*targets, *products], [*map(Path, protect), *_input_files(sources)])
+    inputs_read = [*map(Path, protect), *_input_files(sources), *([Path(init)] if init else [])]
+    check_not_inputs([*targets, *products], inputs_read)
     if evaluate and not any(s.gt_path for s in sources):
         raise InputError("no ground truth (gt/gt.txt) to evaluate against", paths[0])
-    inputs = _validate(sources, config, evaluate is not False)
+    inputs = replace(_validate(sources, config, evaluate is not False), targets=given)
+    if scale is None:
+        run_sources = _in_this_process(config, threads, log)
+    else:  # every sequence a task of its own, which builds its models (scaleout.py)
+        from mot_pipeline.scaleout import SequenceTasks
+
+        run_sources = SequenceTasks(scale, config, threads, log, {"init": init}).run
+    report = RunReport()
+    with Staging(output) as stage:
+        run_sources(sources, inputs, stage, report, save_video, progress, warn)
+        if evaluate is not False:
+            _evaluate(report, inputs.ground_truth, stage, required=bool(evaluate))
+        _write_zip_and_failures(report, stage, make_zip)
+        # An older run's files that this one does not write again go: no folder mixes runs.
+        products_any_run = [output / n for n in (METRICS_FILE, SUBMISSION_FILE, FAILURES_FILE)]
+        products_any_run += [
+            output / n
+            for s in sources
+            for a in s.aliases
+            for n in exports.file_names(a, exports.SUFFIXES)
+        ]
+        stage.publish([*targets, *products_any_run] if overwrite else [])
+    if report.metrics is not None:
+        log(evaluation.format_table(report.metrics))
+    return report
+
+
+def _in_this_process(
+    config: RunConfig, threads: int | None, log: Callable[[str], None]
+) -> Callable[..., None]:
+    """Build the models once, then set the thread count (loading YOLO resets it), and return
+    the loop that runs every sequence with them, one after the other."""
+    from mot_pipeline.threads import set_threads
+
     tracker = create(config.tracker, tracker_config(config))
     if isinstance(tracker, Describe):  # e.g. the backbone SiamMT's auto settings chose
         log(f"tracker: {tracker.describe()}")
     shared_detector = None if config.detector == PUBLIC else make_detector(config)
     set_threads(threads)  # after the models: loading YOLO resets torch's thread count
-    report = RunReport()
-    with Staging(output) as stage:
+
+    def run_sources(sources, inputs, stage, report, save_video, progress, warn) -> None:
         for source in sources:
             _run_source(
                 source,
@@ -183,15 +234,8 @@ def run(
                 progress,
                 warn,
             )
-        if evaluate is not False:
-            _evaluate(report, inputs.ground_truth, stage, required=bool(evaluate))
-        _write_zip_and_failures(report, stage, make_zip)
-        # An older run's files that this one does not write again go: no folder mixes runs.
-        products_any_run = [output / n for n in (METRICS_FILE, SUBMISSION_FILE, FAILURES_FILE)]
-        stage.publish([*targets, *products_any_run] if overwrite else [])
-    if report.metrics is not None:
-        log(evaluation.format_table(report.metrics))
-    return report
+
+    return run_sources
 
 
 def _write_zip_and_failures(report: RunReport, stage: Staging, make_zip: bool) -> None:
@@ -205,8 +249,19 @@ def _write_zip_and_failures(report: RunReport, stage: Staging, make_zip: bool) -
         report.failures_path = stage.folder / FAILURES_FILE
 
 
-def _targets(sources: list[FrameSource], output: Path, save_video: bool) -> list[Path]:
+def _formats(config: RunConfig) -> tuple[str, ...]:
+    """The track file formats of the run (`exports.formats`)."""
+    return exports.formats(config.output, classes.only_person(config))
+
+
+def _targets(
+    sources: list[FrameSource], output: Path, save_video: bool, formats: Sequence[str]
+) -> list[Path]:
     targets = [output / f"{alias}.txt" for s in sources for alias in s.aliases]
+    extra = [f for f in formats if f != exports.MOT]
+    targets += [
+        output / n for s in sources for a in s.aliases for n in exports.file_names(a, extra)
+    ]
     if save_video:
         targets += [output / f"{s.aliases[0]}.mp4" for s in sources]
     return targets
@@ -215,6 +270,11 @@ def _targets(sources: list[FrameSource], output: Path, save_video: bool) -> list
 def _products(output: Path, make_zip: bool, evaluate: bool | None) -> list[Path]:
     extra = [output / SUBMISSION_FILE] if make_zip else []
     return extra + ([output / METRICS_FILE] if evaluate is not False else [])
+
+
+def _opened(path: str | Path | FrameSource, frame_rate: float | None) -> list[FrameSource]:
+    """The sequences under `path`; an opened sequence is taken as it is (a scale-out task's)."""
+    return [path] if isinstance(path, FrameSource) else open_sources(path, frame_rate=frame_rate)
 
 
 def _input_files(sources: list[FrameSource]) -> list[Path]:
@@ -251,6 +311,29 @@ def _validate(sources: list[FrameSource], config: RunConfig, with_gt: bool) -> _
     return _Inputs(ground_truth, detections)
 
 
+def _given_targets(
+    sources: list[FrameSource], config: RunConfig, init: str | Path | None
+) -> dict[int, Any] | None:
+    """The boxes to follow by 0-based frame (detector none), read from `init`; `InputError`
+    unless detector none and `init` come together, for one input."""
+    if config.detector != NO_DETECTOR:
+        if init is not None:
+            raise InputError(
+                f"--init {init}: boxes to follow are for --detector {NO_DETECTOR} "
+                f"(not {config.detector})"
+            )
+        return None
+    if init is None:
+        raise InputError(f"--detector {NO_DETECTOR} needs the boxes to follow: --init FILE")
+    if len(sources) != 1:
+        names = ", ".join(s.name for s in sources[:3]) + (", ..." if len(sources) > 3 else "")
+        raise InputError(
+            f"--init gives boxes for one sequence or video, got {len(sources)} ({names})"
+        )
+    length = sources[0].length
+    return motchallenge.read_target_boxes(init, None if length == UNKNOWN_LENGTH else length)
+
+
 def _check_targets(targets, output, overwrite, products) -> None:
     """Refuse up front, before any work, to replace results without `overwrite`."""
     names = [t.name for t in targets]
@@ -270,7 +353,7 @@ def _run_source(
     """Run one sequence (each alias group of it); a failure is recorded and the run goes on."""
     # Public detections differ per MOT17 alias, so each alias is a run of its own; an
     # image detector sees identical images, so one run serves all aliases.
-    groups = [[a] for a in source.aliases] if shared_detector is None else [source.aliases]
+    groups = [[a] for a in source.aliases] if config.detector == PUBLIC else [source.aliases]
     for aliases in groups:
         try:
             detector = shared_detector or make_detector(
@@ -278,34 +361,51 @@ def _run_source(
             )
             report.runs.append(
                 _run_one(
-                    source, aliases, detector, tracker, config, stage, save_video, progress, warn
+                    source,
+                    aliases,
+                    detector,
+                    tracker,
+                    config,
+                    stage,
+                    save_video,
+                    progress,
+                    warn,
+                    inputs.targets,
                 )
             )
         except InputError as err:
             for alias in aliases:  # nothing of it is kept
-                for suffix in (".txt", ".mp4"):
+                for suffix in (*exports.SUFFIXES.values(), ".mp4"):
                     stage.path(f"{alias}{suffix}").unlink(missing_ok=True)
             report.failures.append(SequenceFailure("/".join(aliases), str(err)))
 
 
 def _run_one(
-    source, aliases, detector, tracker, config, stage, save_video, progress, warn
+    source, aliases, detector, tracker, config, stage, save_video, progress, warn, targets=None
 ) -> SequenceRun:
     from tqdm import tqdm
 
     start = time.perf_counter()
     pipeline = Pipeline(detector, tracker, config.pipeline, frame_rate=source.frame_rate)
+    for frame_index, (ids, boxes) in (targets or {}).items():  # detector none: `--init`
+        pipeline.add_targets(boxes, ids, frame_index)
     paths = [stage.path(f"{a}.txt") for a in aliases]
     total = source.length if source.length > 0 else None
-    # Both writers publish their file only if the block ends without an exception.
+    names = getattr(detector, "names", None)  # class id -> name (None: no detector)
+    keep = classes.benchmark_classes(names)
+    # Both writers publish their files only if the block ends without an exception.
     with contextlib.ExitStack() as stack:
-        writer = stack.enter_context(motchallenge.ResultWriter(paths))
+        writer = exports.TrackWriter(stage.root, aliases, _formats(config), names or {}, keep)
+        stack.enter_context(writer)
         video = None
         if save_video:
-            from mot_pipeline.render import VideoWriter
+            from mot_pipeline.render import TrackRenderer, VideoWriter
 
             video_path = stage.path(f"{aliases[0]}.mp4")
-            video = stack.enter_context(VideoWriter(video_path, source.frame_rate))
+            renderer = TrackRenderer(names=names)
+            video = stack.enter_context(
+                VideoWriter(video_path, source.frame_rate, renderer=renderer)
+            )
         skip_bad = config.input.on_bad_frame == "skip"
         frames = tqdm(
             source.frames(skip_bad=skip_bad, warn=warn),
@@ -331,7 +431,17 @@ def _run_one(
     wall = time.perf_counter() - start
     name = aliases[0] if len(aliases) == 1 else source.name
     final = [stage.folder / p.name for p in paths]
-    return SequenceRun(name, final, pipeline.timing, wall, source.gt_path)
+    tracked = classes.selected(config, names)
+    return SequenceRun(name, final, pipeline.timing, wall, source.gt_path, writer.rows, tracked)
+
+
+def _per_class(pairs: list[tuple], run_of: dict[str, SequenceRun]) -> dict[str, Any]:
+    """Scores per class (`evaluation.evaluate_per_class`) where a run kept several classes:
+    its tracks of every class against the gt classes (sequences whose gt has them)."""
+    several = [(n, gt, run_of[n], info) for n, gt, _, info in pairs if len(run_of[n].classes) > 1]
+    tracked = {c: name for _, _, r, _ in several for c, name in r.classes.items()}
+    rows = [(n, gt, r.tracks.mot_rows(), info) for n, gt, r, info in several if r.tracks]
+    return evaluation.evaluate_per_class(rows, tracked) if rows else {}
 
 
 def _evaluate(
@@ -361,6 +471,9 @@ def _evaluate(
     metrics["overall"]["fps_e2e"] = rate(frames, sum(r.wall_s for r in scored))
     if report.failures:  # the overall scores leave these out
         metrics["failed"] = {f.name: f.error for f in report.failures}
+    per_class = _per_class(pairs, run_of)
+    if per_class:
+        metrics["per_class"] = per_class
     report.metrics = metrics
     evaluation.write_metrics_json(metrics, stage.path(METRICS_FILE))
     report.metrics_path = stage.folder / METRICS_FILE

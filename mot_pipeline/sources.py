@@ -102,7 +102,7 @@ class Sequence:
         """
         warn = warn or _stderr_line
         if self.kind == KIND_VIDEO:
-            yield from _video_frames(self.path, self.length, skip_bad, warn)
+            yield from video_frames(self.path, self.length, skip_bad, warn)
             return
         previous = np.zeros((self.height, self.width, 3), np.uint8)
         for index, path in enumerate(self.image_paths):
@@ -188,15 +188,24 @@ def _stderr_line(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
-def _video_frames(
-    path: Path, promised: int, skip_bad: bool, warn: Callable[[str], None]
+def video_frames(
+    path: Path,
+    promised: int,
+    skip_bad: bool,
+    warn: Callable[[str], None],
+    start: int | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
+    """The frames of a video, or with `start` only frames [start, start + promised) (a chunk,
+    `chunks.py`: seeks rather than decoding what comes before), indexed from 0. Fewer frames
+    than `promised` is an `InputError`, or a warning with `skip_bad`."""
     capture = cv2.VideoCapture(str(path))
+    index = 0
     try:
         if not capture.isOpened():
             raise InputError("cannot open video", path)
-        index = 0
-        while True:
+        if start:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, start)
+        while start is None or index < promised:
             ok, image = capture.read()
             if not ok:
                 break
@@ -205,10 +214,16 @@ def _video_frames(
     finally:
         capture.release()
     if promised != UNKNOWN_LENGTH and index < promised:
-        problem = f"decoded {index} of the {promised} frames its header promises"
+        first = start or 0
+        span = (
+            f"the {promised} frames its header promises"
+            if start is None
+            else f"frames {first + 1}-{first + promised}"
+        )
+        problem = f"decoded {index} of {span}"
         if not skip_bad:
             raise InputError(f"{problem} (corrupt or truncated video)", path)
-        warn(f"{path}: {problem}; results end at frame {index}")
+        warn(f"{path}: {problem}; results end at frame {first + index}")
 
 
 def open_sources(path: str | Path, frame_rate: float | None = None) -> list[Sequence]:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from detectors import classes as selection
 from mot_pipeline.types import UNKNOWN_CLASS
 
 
@@ -58,15 +59,18 @@ def resolve_class_keys(
     by_class: Mapping[str | int, int], names: Mapping[int, str] | None
 ) -> dict[int, int]:
     """`by_class` keyed by class id: keys may be ids or the detector's class names (`names`,
-    id -> name); ValueError naming a key that is neither."""
-    ids = {name: i for i, name in (names or {}).items()}
+    id -> name, matched as `--classes` matches them); ValueError naming a key that is neither.
+    Without names only ids are known."""
     resolved: dict[int, int] = {}
     for key, value in by_class.items():
-        if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
-            resolved[int(key)] = value
-        elif key in ids:
-            resolved[ids[key]] = value
+        (normal,) = selection.normalize([key]) or (None,)
+        if normal is None:
+            raise ValueError(f"class {key!r}: name one class, not every class")
+        if isinstance(normal, int) and names is None:
+            resolved[normal] = value
+        elif names is None:
+            raise ValueError(f"class {key!r}: the detector's class names are not known")
         else:
-            known = ", ".join(list(ids)[:8]) or "none known"
-            raise ValueError(f"unknown class {key!r} (the detector's classes: {known}, ...)")
+            (resolved_id,) = selection.resolve([key], names, "the detector")
+            resolved[resolved_id] = value
     return resolved

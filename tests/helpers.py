@@ -28,3 +28,13 @@ def small_sequence(tmp_path: Path, frames: int = 6) -> Path:
     info = (SAMPLE / "seqinfo.ini").read_text().replace("seqLength=71", f"seqLength={frames}")
     (seq / "seqinfo.ini").write_text(info)
     return seq
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    """Exit 2 and one `mot-run: error:` line on stderr holding every fragment."""
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mot-run: error: "), err
+    assert "Traceback" not in err
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])

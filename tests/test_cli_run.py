@@ -9,7 +9,7 @@ from pathlib import Path
 import motmetrics as mm
 import numpy as np
 import pytest
-from helpers import REPO, small_sequence
+from helpers import REPO, assert_one_line_error, small_sequence
 
 from mot_pipeline.boxes import iou_matrix
 from mot_pipeline.cli.run import main
@@ -20,15 +20,6 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
     code = main([*map(str, args), "--quiet"])
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mot-run: error: "), err
-    assert "Traceback" not in err
-    for f in fragments:
-        assert f in lines[0], (f, lines[0])
 
 
 def test_missing_path(tmp_path, capsys):

@@ -180,8 +180,20 @@ def test_yolo_bad_model_paths(tmp_path: Path, kind: str) -> None:
 
 
 def test_yolo_unknown_class_id() -> None:
-    with pytest.raises(InputError, match=r"class ids \[99\]"):
+    with pytest.raises(InputError, match=r"no class id 99 .*ids 0-79"):
         YoloDetector(YoloDetector.Config(classes=(0, 99)))
+    with pytest.raises(InputError, match=r"unknown class 'bycicle' .*\(80 classes: bicycle, "):
+        YoloDetector(YoloDetector.Config(classes=("person", "bycicle")))
+
+
+def test_yolo_classes_by_name_report_model_ids() -> None:
+    """Names resolve against the model's own; detections carry the model's class ids."""
+    yolo = YoloDetector(YoloDetector.Config(classes=("Bicycle", "person", "1")))
+    assert yolo.classes == (1, 0)
+    frame = cv2.imread(str(REPO / "samples" / "TUD-Campus" / "img1" / "000001.jpg"))
+    dets = yolo(frame)
+    assert len(dets) and set(dets.classes.tolist()) <= {0, 1}
+    assert YoloDetector(YoloDetector.Config(classes="all")).classes == tuple(range(80))
 
 
 def test_yolo_stays_offline_and_writes_only_its_settings(tmp_path: Path) -> None:

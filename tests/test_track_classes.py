@@ -5,6 +5,7 @@ import typing
 
 import numpy as np
 import pytest
+from helpers import SAMPLE
 
 from association import CascadeConfig, TrackGroups, match_cascade
 from mot_pipeline import Detections, Pipeline
@@ -146,6 +147,7 @@ def test_track_buffer_by_class_by_name_or_id():
     config = LifecycleConfig(track_buffer=30, track_buffer_by_class={"car": 90, 28: 15})
     life = Lifecycle(config, 30.0, 1, {2: "car", 28: "suitcase"})
     assert life.max_age == 30 and life.max_age_by_class == {2: 90, 28: 15}
+    assert Lifecycle(LifecycleConfig(track_buffer_by_class={"Car": 9}), 30.0, 1, {2: "car"})
     with pytest.raises(ValueError, match="unknown class 'bus'"):
         Lifecycle(LifecycleConfig(track_buffer_by_class={"bus": 9}), 30.0, 1, {2: "car"})
     with pytest.raises(ValueError, match="track buffers"):
@@ -172,3 +174,15 @@ def test_tracks_default_to_unknown_class_and_check_length():
     assert tracks.classes.tolist() == [UNKNOWN_CLASS]
     with pytest.raises(ValueError, match="classes"):
         Tracks([1], [[0, 0, 1, 1]], [1.0], classes=[1, 2])
+
+
+def test_a_bad_class_in_track_buffer_by_class_is_one_line_before_any_work(tmp_path, capsys):
+    from mot_pipeline.cli.run import main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("pipeline:\n  lifecycle:\n    track_buffer_by_class: {bus: 60, carr: 9}\n")
+    code = main([str(SAMPLE), "--config", str(cfg), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "track_buffer_by_class" in err and "'carr'" in err and "car" in err
+    assert not (tmp_path / "out" / "TUD-Campus.txt").exists()

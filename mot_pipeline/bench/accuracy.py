@@ -34,12 +34,15 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mot_pipeline.bench.report import MISSING, markdown_header, markdown_table, pareto_front
 from mot_pipeline.config import RunConfig
 from mot_pipeline.errors import InputError
 from mot_pipeline.pipeline import rate
+
+if TYPE_CHECKING:
+    from mot_pipeline.scaleout import Backend
 
 DEFAULT_METHODS = ("kalman", "hold", "siammt")
 DEFAULT_DETECT_EVERY = (1, 2, 3, 5, 10, 15)
@@ -207,6 +210,8 @@ class _Sweep:
     detections: dict[str, Any]
     trackers: dict[str, Any]
     output: Path
+    # (method, k, sequence) -> (results, timing) tracked beforehand by parallel tasks
+    tracked: dict[tuple[str, int, str], tuple[list, dict]] = field(default_factory=dict)
 
     def run(self, methods: Sequence[str], ks: Sequence[int], progress: bool) -> tuple[list, list]:
         """Every (method, k) point: the overall rows and the per-sequence rows."""
@@ -214,7 +219,7 @@ class _Sweep:
 
         rows, sequence_rows = [], []
         total = len(methods) * len(ks) * sum(u.source.length for u in self.units)
-        with progress_bar(total, progress) as bar:
+        with progress_bar(total, progress and not self.tracked) as bar:
             for method in methods:
                 for k in ks:
                     row, per_sequence = self.point(method, k, bar)
@@ -231,8 +236,11 @@ class _Sweep:
         pairs, timings = [], {}
         for unit in self.units:
             bar.set_description(f"{method} k={k} {unit.name}")
-            tracker, detections = self.trackers[method], self.detections[unit.name]
-            results, timings[unit.name] = _track_unit(unit, detections, tracker, run_config)
+            tracked = self.tracked.get((method, k, unit.name))
+            if tracked is None:
+                tracker, detections = self.trackers[method], self.detections[unit.name]
+                tracked = _track_unit(unit, detections, tracker, run_config)
+            results, timings[unit.name] = tracked
             bar.update(timings[unit.name]["frames"])
             pairs.append(self._written_and_read(method, k, unit, results, timings[unit.name]))
         metrics = evaluation.evaluate(pairs)
@@ -255,6 +263,81 @@ class _Sweep:
         info = motchallenge.SequenceInfo(unit.name, 1.0, timing["frames"], 0, 0)
         rows = motchallenge.read_mot_file(path, "result")
         return unit.name, self.gts[unit.name], rows, info
+
+
+@dataclass(frozen=True)
+class _TrackTask:
+    """One (sequence, method, k) run for a parallel worker; `unit` indexes `_TaskInputs`."""
+
+    unit: int
+    method: str
+    k: int
+
+
+@dataclass(frozen=True)
+class _TaskInputs:
+    """What every task shares (on Ray stored once): the sequences (`scaleout.Portable`), their
+    cached detections, the sweep's settings, and the torch threads of a task."""
+
+    sources: list[Any]
+    aliases: list[str]
+    names: list[str]
+    detections: list[Any]
+    config: AccuracyConfig
+    threads: int
+
+
+def track_task(task: _TrackTask, shared: _TaskInputs) -> tuple[list, dict[str, float]]:
+    """A worker's side: build the method's tracker, then track one sequence from the cached
+    detections exactly as `_Sweep.point` does; its results and timing."""
+    import trackers
+    from mot_pipeline.config import tracker_config
+    from mot_pipeline.threads import set_threads
+
+    run_config = run_config_for(shared.config.run, task.method, task.k, shared.config.device)
+    tracker = trackers.create(task.method, tracker_config(run_config))
+    set_threads(shared.threads)  # after the model: loading one may reset the thread count
+    i = task.unit
+    unit = _Unit(shared.sources[i].rebuild(), shared.aliases[i], shared.names[i])
+    return _track_unit(unit, shared.detections[i], tracker, run_config)
+
+
+def _track_in_tasks(
+    sweep: _Sweep, methods: Sequence[str], ks: Sequence[int], backend: Backend, progress: bool
+) -> dict[tuple[str, int, str], tuple[list, dict]]:
+    """Every (sequence, method, k) tracked as a task where `backend` runs them, all from the
+    detections cached once; a task that fails fails the sweep (one line)."""
+    from mot_pipeline.scaleout import Portable, TaskError, map_tasks
+
+    units = sweep.units
+    shared = _TaskInputs(
+        [Portable.of(u.source) for u in units],
+        [u.alias for u in units],
+        [u.name for u in units],
+        [sweep.detections[u.name] for u in units],
+        sweep.config,
+        backend.threads_per_task(sweep.config.threads),
+    )
+    tasks = [_TrackTask(i, m, k) for m in methods for k in ks for i in range(len(units))]
+    sizes = [units[t.unit].source.length for t in tasks]
+    results = map_tasks(
+        backend, track_task, tasks, shared, sizes=sizes, progress=progress, desc="runs"
+    )
+    tracked = {}
+    for task, result in zip(tasks, results, strict=True):
+        name = units[task.unit].name
+        if isinstance(result, TaskError):
+            raise InputError(f"{name}, {task.method} k={task.k}: {result.message}")
+        tracked[(task.method, task.k, name)] = result
+    return tracked
+
+
+def _tasks_setting(backend: Backend, threads: int | None) -> str:
+    """How the runs were spread, for the report (their fps are per task)."""
+    where = f"Ray ({backend.ray_address or 'local'})" if backend.ray else "local processes"
+    count = "" if backend.ray else f"{backend.workers} "
+    each = backend.threads_per_task(threads)
+    return f"each (sequence, method, k) a task on {count}{where}, {each} threads each"
 
 
 def mark_front(rows: Sequence[dict[str, Any]]) -> None:
@@ -294,9 +377,12 @@ def run(
     log: Callable[[str], None] = print,
     command: str | None = None,
     plots: bool = True,
+    backend: Backend | None = None,
 ) -> dict[str, Any]:
     """Sweep methods x detect-every over `paths`; write accuracy.json, accuracy.md, the plot
-    and the result files (`output/results/<method>-k<k>/<sequence>.txt`); return the report."""
+    and the result files (`output/results/<method>-k<k>/<sequence>.txt`); return the report.
+    `backend`: track every (sequence, method, k) as a parallel task (`scaleout.py`), from the
+    detections cached here once."""
     import trackers
     from mot_pipeline import motchallenge
     from mot_pipeline.bench import check_methods, detcache
@@ -312,10 +398,11 @@ def run(
     ks, methods = sorted(set(config.detect_every)), list(dict.fromkeys(config.methods))
     # Trackers first (model loading may reset the thread count), then the thread count, then
     # the detector: the cached detection times are measured with the benchmark's threads.
-    built = {
-        m: trackers.create(m, tracker_config(run_config_for(base, m, ks[0], config.device)))
-        for m in methods
+    tracker_configs = {
+        m: tracker_config(run_config_for(base, m, ks[0], config.device)) for m in methods
     }
+    # Parallel tasks build their own trackers; here the settings are checked.
+    built = {} if backend else {m: trackers.create(m, c) for m, c in tracker_configs.items()}
     threads = set_threads(config.threads)
     info = machine_info(config.device or base.yolo.device)
     cache = detcache.DetectionCache(config.cache_dir)
@@ -325,9 +412,13 @@ def run(
         f"(cache {cache.root})"
     )
     sweep = _Sweep(config, units, gts, detections, built, Path(output))
+    if backend is not None:
+        sweep.tracked = _track_in_tasks(sweep, methods, ks, backend, progress)
     rows, sequence_rows = sweep.run(methods, ks, progress)
     mark_front(rows)
     settings = _settings(config, units, paths, threads, cache)
+    if backend is not None:
+        settings["tasks"] = _tasks_setting(backend, config.threads)
     report = new_report("accuracy", command, info, settings, rows=rows, sequence_rows=sequence_rows)
     _write(report, output, log=log, plots=plots)
     return report

@@ -10,33 +10,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from mot_pipeline.cli.argtypes import non_negative_int, positive_float, positive_int
 from mot_pipeline.errors import InputError
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 PROG = "mot-bench"
 DEFAULT_OUTPUT = "runs/bench"
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
 
 
 def _output(p: argparse.ArgumentParser, default: str, text: str) -> None:
@@ -52,7 +32,7 @@ def _common(p: argparse.ArgumentParser, methods: Sequence[str]) -> None:
     _output(p, DEFAULT_OUTPUT, f"where results go (default {DEFAULT_OUTPUT}); files are replaced")
     p.add_argument(
         "--threads",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="torch/OpenCV threads (default: all cores)",
     )
@@ -107,20 +87,20 @@ def _speed_parser(sub: Any) -> None:
     s.add_argument(
         "--objects",
         nargs="+",
-        type=_positive_int,
+        type=positive_int,
         default=list(speed.DEFAULT_OBJECTS),
         metavar="N",
         help="numbers of targets (default 1 2 5 10 20 50 100 150)",
     )
     s.add_argument(
-        "--frames", type=_positive_int, default=20, help="timed frames per point (default 20)"
+        "--frames", type=positive_int, default=20, help="timed frames per point (default 20)"
     )
     s.add_argument(
-        "--warmup", type=_non_negative_int, default=3, help="untimed frames first (default 3)"
+        "--warmup", type=non_negative_int, default=3, help="untimed frames first (default 3)"
     )
     s.add_argument(
         "--budget-s",
-        type=_positive_float,
+        type=positive_float,
         default=20.0,
         metavar="S",
         help="max seconds per (method, resolution, N) point (default 20)",
@@ -157,7 +137,7 @@ def _accuracy_parser(sub: Any) -> None:
         "--detect-every",
         "-k",
         nargs="+",
-        type=_positive_int,
+        type=positive_int,
         default=list(accuracy.DEFAULT_DETECT_EVERY),
         metavar="K",
         help="detection intervals (default 1 2 3 5 10 15)",
@@ -172,6 +152,9 @@ def _accuracy_parser(sub: Any) -> None:
     a.add_argument(
         "--cache", metavar="DIR", help="detection cache (default ~/.cache/mot-pipeline/detections)"
     )
+    from mot_pipeline.cli import scale
+
+    scale.add_arguments(a, chunks=False)  # --workers, --ray: the runs as parallel tasks
     a.set_defaults(run=_accuracy)
 
 
@@ -193,7 +176,7 @@ def _mvot_parser(sub: Any) -> None:
     m.add_argument(
         "--realtime-fps",
         nargs="*",
-        type=_positive_float,
+        type=positive_float,
         default=list(mvot.DEFAULT_REALTIME_FPS),
         metavar="FPS",
         help="VOT-RT frame rates (default 20 25; none: offline only)",
@@ -206,13 +189,13 @@ def _mvot_parser(sub: Any) -> None:
     )
     m.add_argument(
         "--burn-in",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=mvot.VOT_BURN_IN,
         help=f"frames after each (re-)init left out of accuracy (default {mvot.VOT_BURN_IN}, VOT)",
     )
     m.add_argument(
         "--max-gap",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=mvot.MAX_GAP_FRAMES,
         help="absences longer than this restart the object from gt "
         f"(default {mvot.MAX_GAP_FRAMES})",
@@ -290,8 +273,10 @@ def _preset_tracker(path: str | None) -> dict:
 
 def _accuracy(args: argparse.Namespace, log, command: str) -> None:
     from mot_pipeline.bench import accuracy
+    from mot_pipeline.cli import scale
     from mot_pipeline.config import load_config
 
+    backend = scale.backend(args)  # before any work: --ray without Ray is one line
     yolo = {k: v for k, v in {"conf": args.conf, "device": args.device}.items() if v is not None}
     base = load_config(args.config, detector=args.detector, yolo=yolo)
     config = accuracy.AccuracyConfig(
@@ -302,7 +287,16 @@ def _accuracy(args: argparse.Namespace, log, command: str) -> None:
         device=args.device,
         cache_dir=args.cache,
     )
-    accuracy.run(args.paths, args.output, config, progress=not args.quiet, log=log, command=command)
+    quiet = args.quiet
+    accuracy.run(
+        args.paths,
+        args.output,
+        config,
+        progress=not quiet,
+        log=log,
+        command=command,
+        backend=backend,
+    )
 
 
 def _mvot(args: argparse.Namespace, log, command: str) -> None:

@@ -11,8 +11,16 @@ import typing
 from collections.abc import Iterator, Sequence
 from types import FrameType
 
-from mot_pipeline.config import DEFAULT_DETECTOR, InputConfig, load_config, with_device
+from mot_pipeline.cli import scale
+from mot_pipeline.config import (
+    DEFAULT_DETECTOR,
+    NO_DETECTOR,
+    InputConfig,
+    load_config,
+    with_device,
+)
 from mot_pipeline.errors import InputError
+from mot_pipeline.exports import SUFFIXES
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
@@ -74,9 +82,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--detector",
-        metavar="{yolo11n,yolov8n,public,MODEL_PATH}",
-        help=f"embedded YOLO name, 'public' for det/det.txt, or an ultralytics model "
-        f"path (default {DEFAULT_DETECTOR})",
+        metavar=f"{{yolo11n,yolov8n,public,{NO_DETECTOR},MODEL_PATH}}",
+        help=f"embedded YOLO name, 'public' for det/det.txt, an ultralytics model path, or "
+        f"'{NO_DETECTOR}' to follow the --init boxes (default {DEFAULT_DETECTOR})",
     )
     p.add_argument(
         "--output",
@@ -104,7 +112,52 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace existing result files")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or table")
     _add_frame_options(p)
+    _add_target_options(p)
+    _add_class_options(p)
+    scale.add_arguments(p, chunks=True)  # --workers, --ray, --chunk-frames
     return p
+
+
+def _add_class_options(p: argparse.ArgumentParser) -> None:
+    """Which detector classes to track (`yolo.classes`) and the track files (`output.formats`)."""
+    p.add_argument(
+        "--classes",
+        nargs="+",
+        metavar="CLASS",
+        help="detector classes to track, by name or id (e.g. person bicycle car), or 'all' "
+        "(default: person)",
+    )
+    p.add_argument(
+        "--format",
+        nargs="+",
+        choices=list(SUFFIXES),
+        help="track files per sequence: mot (<seq>.txt, always written), csv, jsonl (default: "
+        "mot, plus csv when classes other than person are tracked)",
+    )
+
+
+def _add_target_options(p: argparse.ArgumentParser) -> None:
+    """Given boxes followed with no detector (`--detector none`; config `pipeline.targets`)."""
+    p.add_argument(
+        "--init",
+        metavar="FILE",
+        help="with --detector none: boxes to follow, rows 'frame,id,x,y,w,h' (1-based, as in "
+        "MOTChallenge files; more columns ignored, so gt.txt rows work); one input only",
+    )
+    p.add_argument(
+        "--lost-score",
+        type=float,
+        metavar="S",
+        help="a target scored below S is lost, not reported (default: the tracker's report "
+        "threshold, siammt 0.9)",
+    )
+    p.add_argument(
+        "--refind",
+        action="store_true",
+        default=None,
+        help="keep following a lost target and report it again when its score is back "
+        "(default: a lost target ends)",
+    )
 
 
 def _add_frame_options(p: argparse.ArgumentParser) -> None:
@@ -159,14 +212,17 @@ def _run(args: argparse.Namespace):
 
     if args.threads is not None and args.threads < 1:
         raise InputError(f"--threads must be >= 1, got {args.threads}")
-    pipeline = {"detect_every": args.detect_every, "lag": args.lag}
+    targets = {"lost_score": args.lost_score, "refind": args.refind}
+    targets = {k: v for k, v in targets.items() if v is not None}
+    pipeline = {"detect_every": args.detect_every, "lag": args.lag, "targets": targets or None}
     frames = {"check_frames": args.check_frames, "on_bad_frame": args.on_bad_frame}
     config = load_config(
         args.config,
         tracker=args.tracker,
         detector=args.detector,
         frame_rate=args.frame_rate,
-        yolo={} if args.conf is None else {"conf": args.conf},
+        yolo={k: v for k, v in (("conf", args.conf), ("classes", args.classes)) if v is not None},
+        output={} if args.format is None else {"formats": args.format},
         pipeline={k: v for k, v in pipeline.items() if v is not None},
         input={k: v for k, v in frames.items() if v is not None},
     )
@@ -186,6 +242,8 @@ def _run(args: argparse.Namespace):
         log=(lambda _: None) if quiet else _print,
         warn=lambda message: print(f"mot-run: warning: {message}", file=sys.stderr),
         protect=[args.config] if args.config else [],
+        init=args.init,
+        scale=scale.scale_out(args),
     )
 
 
