@@ -174,7 +174,8 @@ def run(
     given = _given_targets(sources, config, init)
     classes.check(config)  # a class the detector does not have, before any work
     targets = _targets(sources, output, save_video, _formats(config))
-    products = _products(output, make_zip, evaluate)
+    scored = bool(evaluate) or (evaluate is None and any(s.gt_path for s in sources))
+    products = _products(output, make_zip, scored)
     _check_targets(targets, output, overwrite, [*products, output / FAILURES_FILE])
     inputs_read = [*map(Path, protect), *_input_files(sources), *([Path(init)] if init else [])]
     check_not_inputs([*targets, *products], inputs_read)
@@ -267,9 +268,11 @@ def _targets(
     return targets
 
 
-def _products(output: Path, make_zip: bool, evaluate: bool | None) -> list[Path]:
+def _products(output: Path, make_zip: bool, scored: bool) -> list[Path]:
+    """The run's files besides per-sequence ones: metrics.json only when it will be written
+    (a video without ground truth does not refuse another run's metrics.json)."""
     extra = [output / SUBMISSION_FILE] if make_zip else []
-    return extra + ([output / METRICS_FILE] if evaluate is not False else [])
+    return extra + ([output / METRICS_FILE] if scored else [])
 
 
 def _opened(path: str | Path | FrameSource, frame_rate: float | None) -> list[FrameSource]:

@@ -262,3 +262,18 @@ def test_video_without_ground_truth(tmp_path, capsys):
     code, _, err = run_cli(capsys, video, "-o", tmp_path / "o2", "-k", "10", "--eval")
     assert_one_line_error(code, err, "no ground truth")
     assert not (tmp_path / "o2").exists()  # refused before any work
+
+
+def test_a_run_without_ground_truth_keeps_another_runs_metrics(tmp_path, capsys):
+    # A sequence with gt writes metrics.json; a folder of images without gt into the same
+    # output writes no metrics.json, so it must not refuse (or remove) the first run's.
+    seq = small_sequence(tmp_path, frames=4)
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, seq, "--detector", "public", "--tracker", "kalman", "-o", out)
+    assert code == 0, err
+    metrics = (out / "metrics.json").read_bytes()
+    images = tmp_path / "frames"
+    shutil.copytree(seq / "img1", images)
+    code, _, err = run_cli(capsys, images, "--tracker", "kalman", "-k", "2", "-o", out)
+    assert code == 0, err
+    assert (out / "frames.txt").exists() and (out / "metrics.json").read_bytes() == metrics
