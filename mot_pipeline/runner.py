@@ -47,6 +47,8 @@ class SequenceRun:
     # Every track of every class (per-class scores), and the classes the run kept (id -> name).
     tracks: exports.TrackRows | None = None
     classes: dict[int, str] = field(default_factory=dict)
+    # The other track files written (`--format csv/jsonl`), for the report.
+    other_paths: list[Path] = field(default_factory=list)
 
     @property
     def frames(self) -> int:
@@ -328,6 +330,11 @@ def _given_targets(
         return None
     if init is None:
         raise InputError(f"--detector {NO_DETECTOR} needs the boxes to follow: --init FILE")
+    if not classes.only_person(config):  # the default selection (or person) says nothing
+        raise InputError(
+            f"--classes / yolo.classes select a detector's classes; --detector {NO_DETECTOR} "
+            "has none (given boxes have no class)"
+        )
     if len(sources) != 1:
         names = ", ".join(s.name for s in sources[:3]) + (", ..." if len(sources) > 3 else "")
         raise InputError(
@@ -435,7 +442,11 @@ def _run_one(
     name = aliases[0] if len(aliases) == 1 else source.name
     final = [stage.folder / p.name for p in paths]
     tracked = classes.selected(config, names)
-    return SequenceRun(name, final, pipeline.timing, wall, source.gt_path, writer.rows, tracked)
+    others = [f for f in _formats(config) if f != exports.MOT]
+    other = [stage.folder / n for a in aliases for n in exports.file_names(a, others)]
+    return SequenceRun(
+        name, final, pipeline.timing, wall, source.gt_path, writer.rows, tracked, other
+    )
 
 
 def _per_class(pairs: list[tuple], run_of: dict[str, SequenceRun]) -> dict[str, Any]:

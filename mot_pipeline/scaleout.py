@@ -569,5 +569,8 @@ def _collect(source: Any, task: SequenceTask, result: Any, stage: Any, report: A
             stage.path(name).write_bytes(data)
     for run in result.runs:  # the paths as this process names them (the task's are absolute)
         paths = [stage.folder / p.name for p in run.result_paths]
-        report.runs.append(dataclasses.replace(run, result_paths=paths, gt_path=source.gt_path))
+        other = [stage.folder / p.name for p in run.other_paths]
+        report.runs.append(
+            dataclasses.replace(run, result_paths=paths, other_paths=other, gt_path=source.gt_path)
+        )
     report.failures.extend(result.failures)

@@ -121,6 +121,10 @@ def test_missing_init_file(tmp_path, capsys):
         (["--detector", "none"], "--detector none needs the boxes to follow: --init FILE"),
         (["--detector", "public", "--init", "INIT"], "are for --detector none (not public)"),
         (["--init", "INIT"], "are for --detector none (not yolo11n)"),
+        (
+            ["--detector", "none", "--init", "INIT", "--classes", "car"],
+            "--detector none has none (given boxes have no class)",
+        ),
     ],
 )
 def test_detector_none_and_init_come_together(tmp_path, capsys, args, fragment):

@@ -265,7 +265,7 @@ def _silence_stdout() -> None:
 
 def _print_report(report) -> None:
     for r in report.runs:
-        written = ", ".join(str(p) for p in r.result_paths)
+        written = ", ".join(str(p) for p in [*r.result_paths, *r.other_paths])
         print(
             f"{r.name}: {r.frames} frames, {r.fps:.1f} fps "
             f"({r.fps_e2e:.1f} end to end) -> {written}"
