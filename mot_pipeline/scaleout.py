@@ -502,10 +502,9 @@ class SequenceTasks:
         return list(plan(source.length, chunks, self.config.pipeline.detect_every))
 
     def _stitch(self, source: Any, parts: list, stage: Any, report: Any, warn: Any) -> None:
-        """One sequence from its chunks: each result file stitched (`chunks.stitch`), each run's
-        times summed; any failed chunk fails the sequence."""
+        """One sequence from its chunks: its track files stitched (`_stitch_files`), each run's
+        times summed and its tracks stitched; any failed chunk fails the sequence."""
         from mot_pipeline import runner
-        from mot_pipeline.chunks import stitch
         from mot_pipeline.pipeline import Timing
 
         errors = [r.message for _, r in parts if isinstance(r, TaskError)]
@@ -514,12 +513,7 @@ class SequenceTasks:
             report.failures.append(runner.SequenceFailure("/".join(source.aliases), errors[0]))
             return
         spans = [t.span for t, _ in parts]
-        for name in parts[0][1].files:
-            if not name.endswith(".txt"):
-                (warn or _stderr_warning)(f"{name}: only MOTChallenge results are stitched")
-                continue
-            texts = [_read(task, output, name).decode() for task, output in parts]
-            stage.path(name).write_text(stitch(texts, spans, self.scale.chunks.min_iou))
+        stitchings = self._stitch_files(parts, spans, stage, warn)
         for k, first in enumerate(parts[0][1].runs):
             runs = [output.runs[k] for _, output in parts]
             timing = Timing(
@@ -528,10 +522,42 @@ class SequenceTasks:
                 frames=spans[-1][0] + runs[-1].frames,  # each frame once
             )
             paths = [stage.folder / p.name for p in first.result_paths]
+            other = [stage.folder / p.name for p in first.other_paths]
+            stitching = stitchings.get(paths[0].stem) if paths else None
+            parts_rows = [r.tracks for r in runs]
+            tracks = None
+            if stitching is not None and all(rows is not None for rows in parts_rows):
+                tracks = stitching.tracks(parts_rows)
             wall_s = sum(r.wall_s for r in runs)
             report.runs.append(
-                runner.SequenceRun(first.name, paths, timing, wall_s, source.gt_path)
+                runner.SequenceRun(
+                    first.name, paths, timing, wall_s, source.gt_path, tracks, first.classes, other
+                )
             )
+
+    def _stitch_files(self, parts: list, spans: list, stage: Any, warn: Any) -> dict[str, Any]:
+        """Each track file of the sequence stitched, the files of one name (alias) with one set
+        of ids (`chunks.stitch_files`); their `chunks.Stitching` by name."""
+        from mot_pipeline.chunks import stitch_files
+        from mot_pipeline.exports import SUFFIXES
+
+        format_of = {suffix: fmt for fmt, suffix in SUFFIXES.items()}
+        names: dict[str, dict[str, str]] = {}  # stem -> format -> file name
+        for name in parts[0][1].files:
+            path = Path(name)
+            if path.suffix not in format_of:
+                (warn or _stderr_warning)(f"{name}: not a track file, so not stitched")
+                continue
+            names.setdefault(path.stem, {})[format_of[path.suffix]] = name
+        stitchings: dict[str, Any] = {}
+        for stem, files in names.items():
+            texts = {
+                fmt: [_read(*part, name).decode() for part in parts] for fmt, name in files.items()
+            }
+            stitched, stitchings[stem] = stitch_files(texts, spans, self.scale.chunks.min_iou)
+            for fmt, name in files.items():
+                stage.path(name).write_text(stitched[fmt])
+        return stitchings
 
     def _pass_on(self, results: list, warn: Callable[[str], None] | None) -> None:
         """The tasks' log lines (each once: every task says which tracker it built) and their

@@ -15,9 +15,16 @@ import pytest
 from helpers import SAMPLE, small_sequence
 from test_reliability_cli import UNSAMPLED, break_frame, listing, one_line, split
 
-from mot_pipeline import motchallenge, runner
+from mot_pipeline import exports, motchallenge, runner
 from mot_pipeline.boxes import iou_matrix
-from mot_pipeline.chunks import ChunkConfig, VideoRange, frame_range, plan, stitch
+from mot_pipeline.chunks import (
+    ChunkConfig,
+    VideoRange,
+    frame_range,
+    plan,
+    stitch,
+    stitch_files,
+)
 from mot_pipeline.cli import bench
 from mot_pipeline.cli.run import main
 from mot_pipeline.config import load_config
@@ -73,6 +80,94 @@ def test_stitch_keeps_a_crossing_track_and_gives_new_tracks_new_ids():
     frames = [int(r[0]) for r in rows]
     assert frames == sorted(frames) and max(frames) == 16
     assert len(rows) == 16 + 5 + 8
+
+
+# A hand-made track row: (0-based frame within the chunk, id, left, class id) with a 20x40 box.
+Track = tuple[int, int, float, int]
+CLASS_NAMES = {0: "person", 1: "bicycle"}
+
+
+def chunk_files(rows: list[Track]) -> dict[str, str]:
+    """One chunk's files as exports.py writes them: the .txt with persons only (1-based frames),
+    the .csv (header) and .jsonl with every class, rows sorted by frame, then id."""
+    rows = sorted(rows, key=lambda r: r[:2])
+    txt = "".join(
+        f"{f + 1},{t},{x:.2f},10.00,20.00,40.00,0.90,-1,-1,-1\n" for f, t, x, c in rows if c == 0
+    )
+    csv = "frame,id,class_id,class_name,score,x1,y1,x2,y2,detected\n" + "".join(
+        f"{f},{t},{c},{CLASS_NAMES[c]},0.900,{x:.3f},10.000,{x + 20:.3f},50.000,1\n"
+        for f, t, x, c in rows
+    )
+    jsonl = "".join(
+        json.dumps(
+            {"frame": f, "id": t, "class_id": c, "class_name": CLASS_NAMES[c], "score": 0.9}
+            | {"box": [x, 10.0, x + 20, 50.0], "detected": True}
+        )
+        + "\n"
+        for f, t, x, c in rows
+    )
+    return {"mot": txt, "csv": csv, "jsonl": jsonl}
+
+
+def ids_by_place(fmt: str, text: str) -> dict[tuple[int, float], int]:
+    """Each stitched row's id by its (0-based absolute frame, left)."""
+    if fmt == "jsonl":
+        records = [json.loads(line) for line in text.splitlines()]
+        return {(r["frame"], r["box"][0]): r["id"] for r in records}
+    lines = text.splitlines()[1:] if fmt == "csv" else text.splitlines()
+    left, first = (5, 0) if fmt == "csv" else (2, 1)
+    fields = [line.split(",") for line in lines]
+    return {(int(r[0]) - first, float(r[left])): int(r[1]) for r in fields}
+
+
+def stitch_chunks(chunks: list[list[Track]], spans: list, formats: tuple) -> tuple[dict, object]:
+    files = [chunk_files(rows) for rows in chunks]
+    return stitch_files({f: [c[f] for c in files] for f in formats}, spans)
+
+
+def test_stitch_gives_a_track_one_id_in_every_format():
+    # Chunk 1: frames 0-9, a walker (id 1) and a parked bicycle (id 2, frames 0-4); chunk 2:
+    # frames 6-15, the walker again as id 2, a new bicycle as id 1 from frame 9.
+    first = [(f, 1, 10.0 * f, 0) for f in range(10)] + [(f, 2, 500.0, 1) for f in range(5)]
+    second = [(f - 6, 2, 10.0 * f, 0) for f in range(6, 16)]
+    second += [(f - 6, 1, 300.0, 1) for f in range(9, 16)]
+    stitched, _ = stitch_chunks([first, second], [(0, 10), (6, 16)], ("mot", "csv", "jsonl"))
+    by_format = {fmt: ids_by_place(fmt, text) for fmt, text in stitched.items()}
+    for fmt, ids in by_format.items():
+        assert {ids[(f, 10.0 * f)] for f in range(16)} == {1}, fmt  # the walker
+    assert len(by_format["mot"]) == 16  # persons only
+    assert by_format["csv"] == by_format["jsonl"]
+    assert {by_format["csv"][(f, 300.0)] for f in range(9, 16)} == {3}  # a new id
+    assert len(by_format["csv"]) == 16 + 5 + 7
+    assert stitched["csv"].count("frame,id") == 1 and stitched["csv"].startswith("frame,id,")
+    # Everything but frame and id as written:
+    assert "0.900,150.000,10.000,170.000,50.000,1" in stitched["csv"]
+    assert '"score": 0.9, "box": [150.0, 10.0, 170.0, 50.0]' in stitched["jsonl"]
+
+
+def test_ids_matched_on_the_csv_number_the_persons_only_txt_too():
+    """A bicycle (id 1) takes the first id in the .csv; matched on the .txt alone, the walker
+    would be 1. With the .csv, the .txt's walker gets the .csv's id, and the stitched
+    `TrackRows` (per-class scores) have the same ids."""
+    first = [(f, 1, 500.0, 1) for f in range(3)] + [(f, 2, 10.0 * f, 0) for f in range(10)]
+    second = [(f - 6, 1, 10.0 * f, 0) for f in range(6, 16)]
+    spans = [(0, 10), (6, 16)]
+    alone = ids_by_place("mot", stitch_chunks([first, second], spans, ("mot",))[0]["mot"])
+    assert set(alone.values()) == {1}
+    stitched, stitching = stitch_chunks([first, second], spans, ("mot", "csv"))
+    txt, csv = ids_by_place("mot", stitched["mot"]), ids_by_place("csv", stitched["csv"])
+    assert set(txt.values()) == {2} and len(txt) == 16
+    assert txt == {k: v for k, v in csv.items() if k in txt}
+    parts = []
+    for rows in (first, second):
+        f, t, x, c = (np.asarray(v) for v in zip(*sorted(rows, key=lambda r: r[:2]), strict=True))
+        boxes = np.stack([x, np.full(len(x), 10.0), x + 20, np.full(len(x), 50.0)], axis=1)
+        parts.append(exports.TrackRows(f, t, c, np.full(len(f), 0.9), boxes, np.ones(len(f), bool)))
+    tracks = stitching.tracks(parts)
+    places = zip(tracks.frames.tolist(), tracks.boxes[:, 0].tolist(), strict=True)
+    assert dict(zip(places, tracks.ids.tolist(), strict=True)) == csv
+    matched_on_txt = stitch_chunks([first, second], spans, ("mot",))[1]
+    assert matched_on_txt.tracks(parts) is None  # the bicycle has no id there
 
 
 def test_video_range_seeks_to_the_frames_a_full_decode_gives():
@@ -276,6 +371,27 @@ def test_chunked_video_keeps_ids_across_chunks(tmp_path):
         earlier = set(rows.ids[rows.frames < cut].tolist())
         started = set(rows.ids[rows.frames >= cut].tolist()) - earlier
         assert all(i > max(earlier) for i in started)
+
+
+def test_chunked_run_stitches_csv_and_jsonl_with_the_txts_ids(tmp_path):
+    """TUD-Campus (71 frames, persons only) in chunks of 30 overlapping by 10: the .csv (one
+    header) and .jsonl have the .txt's rows, frame by frame, with its ids and boxes."""
+    out = tmp_path / "out"
+    flags = ["--chunk-frames", "30", "--chunk-overlap", "10", "--format", "csv", "jsonl"]
+    assert main([str(SAMPLE), "-o", str(out), *FAST, *flags]) == 0
+    txt = motchallenge.read_mot_file(out / "TUD-Campus.txt", "result")
+    assert txt.num_frames == 71
+    csv_lines = (out / "TUD-Campus.csv").read_text().splitlines()
+    assert csv_lines[0] == ",".join(exports.CSV_COLUMNS)
+    csv_rows = [line.split(",") for line in csv_lines[1:]]
+    records = [json.loads(line) for line in (out / "TUD-Campus.jsonl").read_text().splitlines()]
+    for frames, ids, boxes in [
+        ([int(r[0]) for r in csv_rows], [int(r[1]) for r in csv_rows], [r[5:9] for r in csv_rows]),
+        ([r["frame"] for r in records], [r["id"] for r in records], [r["box"] for r in records]),
+    ]:
+        np.testing.assert_array_equal(frames, txt.frames)
+        np.testing.assert_array_equal(ids, txt.ids)
+        np.testing.assert_allclose(np.asarray(boxes, float), txt.boxes, atol=1e-3)
 
 
 @pytest.mark.slow
