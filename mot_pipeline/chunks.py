@@ -32,6 +32,7 @@ from mot_pipeline.boxes import iou_matrix
 from mot_pipeline.errors import InputError
 from mot_pipeline.exports import CSV_COLUMNS, MOT, TrackRows
 from mot_pipeline.sources import KIND_VIDEO, UNKNOWN_LENGTH, Sequence, video_frames
+from mot_pipeline.types import UNKNOWN_CLASS
 
 DEFAULT_OVERLAP = 30  # frames; 1 s at 30 fps, 6 detector frames at k = 5
 DEFAULT_MIN_IOU = 0.5  # mean IoU over the overlap for two chunks' tracks to be one person
@@ -141,9 +142,11 @@ def _cut_detections(path: Path, start: int, stop: int, target: Path) -> Path:
 # Stitching: parse each file's rows, match ids once per sequence, write every file with them
 # --------------------------------------------------------------------------------------------
 
-# A row split: frame as written, id, xyxy box, and the row's text after the id.
-Row = tuple[int, int, list[float], str]
+# A row split: frame as written, id, xyxy box, the row's text after the id, and its class id
+# (`UNKNOWN_CLASS` in the .txt, which has none).
+Row = tuple[int, int, list[float], str, int]
 _CSV_BOX = slice(CSV_COLUMNS.index("x1"), CSV_COLUMNS.index("y2") + 1)
+_CSV_CLASS = CSV_COLUMNS.index("class_id")
 # exports.format_jsonl writes frame and id first, as json.dumps spells them.
 _JSONL_HEAD = re.compile(r'\{"frame": (-?\d+), "id": (-?\d+)(.*)', re.DOTALL)
 
@@ -151,20 +154,22 @@ _JSONL_HEAD = re.compile(r'\{"frame": (-?\d+), "id": (-?\d+)(.*)', re.DOTALL)
 def _split_mot(line: str) -> Row:
     frame, track, tail = line.split(",", 2)
     left, top, width, height = (float(v) for v in tail.split(",", 4)[:4])
-    return int(frame), int(track), [left, top, left + width, top + height], tail
+    return int(frame), int(track), [left, top, left + width, top + height], tail, UNKNOWN_CLASS
 
 
 def _split_csv(line: str) -> Row:
     frame, track, tail = line.split(",", 2)
     fields = next(csv.reader([line]))  # a class name may be quoted
-    return int(frame), int(track), [float(v) for v in fields[_CSV_BOX]], tail
+    box = [float(v) for v in fields[_CSV_BOX]]
+    return int(frame), int(track), box, tail, int(fields[_CSV_CLASS])
 
 
 def _split_jsonl(line: str) -> Row:
     match = _JSONL_HEAD.fullmatch(line)
     if match is None:
         raise ValueError(f"a .jsonl row that does not start with frame and id: {line[:80]}")
-    return int(match[1]), int(match[2]), json.loads(line)["box"], match[3]
+    row = json.loads(line)
+    return int(match[1]), int(match[2]), row["box"], match[3], int(row["class_id"])
 
 
 @dataclass(frozen=True)
@@ -200,29 +205,33 @@ RICHEST_FIRST = ("csv", "jsonl", MOT)
 @dataclass(frozen=True, eq=False)
 class _Rows:
     """One chunk's rows of one file: absolute 0-based frames, the chunk's ids, xyxy boxes, each
-    row's text after the id (kept exactly as written), and the header line ("" if none)."""
+    row's text after the id (kept exactly as written), class ids, and the header line ("" if
+    none)."""
 
     frames: np.ndarray
     ids: np.ndarray
     boxes: np.ndarray
     tails: list[str]
+    classes: np.ndarray
     header: str = ""
 
     @classmethod
     def parse(cls, text: str, start: int, layout: _Layout) -> _Rows:
         lines = text.splitlines()
         header = f"{lines.pop(0)}\n" if layout.header and lines else ""
-        frames, ids, boxes, tails = [], [], [], []
+        frames, ids, boxes, tails, classes = [], [], [], [], []
         for line in lines:
             if not line.strip():
                 continue
-            frame, track, box, tail = layout.split(line)
+            frame, track, box, tail, class_id = layout.split(line)
             frames.append(frame - layout.first_frame + start)
             ids.append(track)
             boxes.append(box)
             tails.append(tail)
+            classes.append(class_id)
         xyxy = np.asarray(boxes, np.float64).reshape(-1, 4)
-        return cls(np.asarray(frames, np.int64), np.asarray(ids, np.int64), xyxy, tails, header)
+        frames_, ids_ = np.asarray(frames, np.int64), np.asarray(ids, np.int64)
+        return cls(frames_, ids_, xyxy, tails, np.asarray(classes, np.int64), header)
 
     def within(self, lo: int, hi: int) -> np.ndarray:
         return np.flatnonzero((self.frames >= lo) & (self.frames < hi))
@@ -231,8 +240,9 @@ class _Rows:
 def _overlap_scores(a: _Rows, b: _Rows, lo: int, hi: int) -> tuple[list, list, np.ndarray]:
     """Track ids of `a` and `b` seen in frames [lo, hi) and, per pair, the mean IoU over the
     frames of the one seen less there (a frame without the other's box counts 0): a track
-    that starts or ends inside the overlap is judged on its own frames. Pairs with fewer than
-    `MIN_COMMON_FRAMES` frames together score 0."""
+    that starts or ends inside the overlap is judged on its own frames. Frames where the two
+    have different known classes add nothing (a bicycle does not continue its rider's track).
+    Pairs with fewer than `MIN_COMMON_FRAMES` frames together score 0."""
     rows_a, rows_b = a.within(lo, hi), b.within(lo, hi)
     ids_a, ids_b = sorted(set(a.ids[rows_a].tolist())), sorted(set(b.ids[rows_b].tolist()))
     col_a, col_b = {t: i for i, t in enumerate(ids_a)}, {t: i for i, t in enumerate(ids_b)}
@@ -246,7 +256,9 @@ def _overlap_scores(a: _Rows, b: _Rows, lo: int, hi: int) -> tuple[list, list, n
         seen_a[ia] += 1
         seen_b[ib] += 1
         both[np.ix_(ia, ib)] += 1
-        total[np.ix_(ia, ib)] += iou_matrix(a.boxes[ra], b.boxes[rb])
+        ca, cb = a.classes[ra][:, None], b.classes[rb][None, :]
+        agree = (ca == cb) | (ca == UNKNOWN_CLASS) | (cb == UNKNOWN_CLASS)
+        total[np.ix_(ia, ib)] += iou_matrix(a.boxes[ra], b.boxes[rb]) * agree
     shorter = np.minimum(seen_a[:, None], seen_b[None, :])
     scores = np.divide(total, shorter, out=np.zeros_like(total), where=shorter > 0)
     return ids_a, ids_b, np.where(both >= MIN_COMMON_FRAMES, scores, 0.0)

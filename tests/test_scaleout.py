@@ -170,6 +170,17 @@ def test_ids_matched_on_the_csv_number_the_persons_only_txt_too():
     assert matched_on_txt.tracks(parts) is None  # the bicycle has no id there
 
 
+def test_stitching_never_joins_tracks_of_different_classes():
+    # Chunk 2 calls the walker's place a bicycle (another track of another class): with the
+    # csv's classes it gets a new id; the .txt alone (no classes) would join them.
+    first = [(f, 1, 10.0 * f, 0) for f in range(10)]
+    second = [(f - 6, 1, 10.0 * f, 1) for f in range(6, 16)]
+    spans = [(0, 10), (6, 16)]
+    csv = ids_by_place("csv", stitch_chunks([first, second], spans, ("csv",))[0]["csv"])
+    assert {csv[(f, 10.0 * f)] for f in range(8)} == {1}
+    assert {csv[(f, 10.0 * f)] for f in range(8, 16)} == {2}
+
+
 def test_video_range_seeks_to_the_frames_a_full_decode_gives():
     if not PEOPLE.is_file():
         pytest.skip("people.mp4 not found")
