@@ -22,7 +22,7 @@ from mot_pipeline.types import UNKNOWN_CLASS
 if TYPE_CHECKING:
     from mot_pipeline.config import RunConfig
 
-PUBLIC = "public"
+PUBLIC = "public"  # public detections' name as a detector (det/det.txt)
 YOLO = "yolo"
 PERSON = "person"
 OPTION = "--classes / yolo.classes"  # where a user sets the selection, for messages

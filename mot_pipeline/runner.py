@@ -16,6 +16,7 @@ import numpy as np
 
 from detectors import Detector
 from mot_pipeline import classes, evaluation, exports, motchallenge
+from mot_pipeline.classes import PUBLIC
 from mot_pipeline.config import NO_DETECTOR, RunConfig, tracker_config
 from mot_pipeline.errors import InputError
 from mot_pipeline.fileio import atomic_write_text, check_output_dir
@@ -28,7 +29,6 @@ from trackers import Describe, create
 if TYPE_CHECKING:
     from mot_pipeline.scaleout import ScaleOut
 
-PUBLIC = "public"
 METRICS_FILE = "metrics.json"
 SUBMISSION_FILE = "submission.zip"
 FAILURES_FILE = "failures.txt"
@@ -175,7 +175,8 @@ def run(
     sources = [s for p in paths for s in _opened(p, config.frame_rate)]
     given = _given_targets(sources, config, init)
     classes.check(config)  # a class the detector does not have, before any work
-    targets = _targets(sources, output, save_video, _formats(config))
+    config = _with_formats(config)
+    targets = _targets(sources, output, save_video, config.output.formats)
     scored = bool(evaluate) or (evaluate is None and any(s.gt_path for s in sources))
     products = _products(output, make_zip, scored)
     _check_targets(targets, output, overwrite, [*products, output / FAILURES_FILE])
@@ -252,9 +253,12 @@ def _write_zip_and_failures(report: RunReport, stage: Staging, make_zip: bool) -
         report.failures_path = stage.folder / FAILURES_FILE
 
 
-def _formats(config: RunConfig) -> tuple[str, ...]:
-    """The track file formats of the run (`exports.formats`)."""
-    return exports.formats(config.output, classes.only_person(config))
+def _with_formats(config: RunConfig) -> RunConfig:
+    """`config` with the run's track file formats settled (`exports.formats`), once: the
+    default depends on the detector's classes, read from its files (`classes.only_person`);
+    every sequence (and scale-out task) then takes `config.output.formats` as it is."""
+    chosen = exports.formats(config.output, classes.only_person(config))
+    return replace(config, output=replace(config.output, formats=chosen))
 
 
 def _targets(
@@ -405,7 +409,8 @@ def _run_one(
     keep = classes.benchmark_classes(names)
     # Both writers publish their files only if the block ends without an exception.
     with contextlib.ExitStack() as stack:
-        writer = exports.TrackWriter(stage.root, aliases, _formats(config), names or {}, keep)
+        formats = config.output.formats
+        writer = exports.TrackWriter(stage.root, aliases, formats, names or {}, keep)
         stack.enter_context(writer)
         video = None
         if save_video:
@@ -442,7 +447,7 @@ def _run_one(
     name = aliases[0] if len(aliases) == 1 else source.name
     final = [stage.folder / p.name for p in paths]
     tracked = classes.selected(config, names)
-    others = [f for f in _formats(config) if f != exports.MOT]
+    others = [f for f in config.output.formats if f != exports.MOT]
     other = [stage.folder / n for a in aliases for n in exports.file_names(a, others)]
     return SequenceRun(
         name, final, pipeline.timing, wall, source.gt_path, writer.rows, tracked, other

@@ -29,6 +29,7 @@ from typing import Any
 
 from mot_pipeline.chunks import ChunkConfig
 from mot_pipeline.errors import InputError
+from mot_pipeline.sources import stderr_warning
 from mot_pipeline.threads import available_cpus
 
 # Object store of a Ray started here: tasks pass little (configs in, result files out), and
@@ -546,7 +547,7 @@ class SequenceTasks:
         for name in parts[0][1].files:
             path = Path(name)
             if path.suffix not in format_of:
-                (warn or _stderr_warning)(f"{name}: not a track file, so not stitched")
+                (warn or stderr_warning)(f"{name}: not a track file, so not stitched")
                 continue
             names.setdefault(path.stem, {})[format_of[path.suffix]] = name
         stitchings: dict[str, Any] = {}
@@ -566,13 +567,7 @@ class SequenceTasks:
         for line in dict.fromkeys(line for o in outputs for line in o.log):
             self.log(line)
         for message in (m for o in outputs for m in o.warnings):
-            (warn or _stderr_warning)(message)
-
-
-def _stderr_warning(message: str) -> None:
-    import sys
-
-    print(f"warning: {message}", file=sys.stderr)
+            (warn or stderr_warning)(message)
 
 
 def _read(task: SequenceTask, output: TaskOutput, name: str) -> bytes:

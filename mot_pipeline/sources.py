@@ -100,7 +100,7 @@ class Sequence:
         tracks carry over it. A video that ends before the frame count its header promises is
         an error, or a warning with `skip_bad`.
         """
-        warn = warn or _stderr_line
+        warn = warn or stderr_warning
         if self.kind == KIND_VIDEO:
             yield from video_frames(self.path, self.length, skip_bad, warn)
             return
@@ -184,7 +184,8 @@ def _native_stderr() -> Iterator[list[str]]:
         os.close(saved)
 
 
-def _stderr_line(message: str) -> None:
+def stderr_warning(message: str) -> None:
+    """Where a warning goes when the caller gave no `warn`."""
     print(f"warning: {message}", file=sys.stderr)
 
 

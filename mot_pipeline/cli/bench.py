@@ -287,12 +287,11 @@ def _accuracy(args: argparse.Namespace, log, command: str) -> None:
         device=args.device,
         cache_dir=args.cache,
     )
-    quiet = args.quiet
     accuracy.run(
         args.paths,
         args.output,
         config,
-        progress=not quiet,
+        progress=not args.quiet,
         log=log,
         command=command,
         backend=backend,
