@@ -100,12 +100,23 @@ class Staging:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             remove_leftovers(self.folder)
-            self.root.mkdir()
+            self._make_root()
         except FileExistsError:
             raise InputError("a run into this folder is already in progress", self.root) from None
         except OSError as err:
             raise InputError(f"cannot create ({err.strerror or err})", self.folder) from None
         return self
+
+    def _make_root(self) -> None:
+        """Create the staging folder. A signal that lands just after the folder is made raises
+        before the `with` block is entered, so `__exit__` would never remove it: do it here."""
+        try:
+            self.root.mkdir()
+        except FileExistsError:
+            raise
+        except BaseException:
+            shutil.rmtree(self.root, ignore_errors=True)
+            raise
 
     def path(self, name: str) -> Path:
         return self.root / name

@@ -208,6 +208,23 @@ def test_interrupt_in_the_second_sequence_leaves_nothing(tmp_path, capsys, monke
     assert run_cli(capsys, root, "-o", out)[0] == 0  # the rerun needs no --overwrite
 
 
+def test_interrupt_just_after_staging_starts_leaves_nothing(tmp_path, capsys, monkeypatch):
+    """A signal handled right after the staging folder's mkdir (Python runs handlers after a C
+    call returns) raises before the `with` block owns the folder: it must still go."""
+    real_mkdir = Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        real_mkdir(self, *args, **kwargs)
+        if self.name.startswith(STAGING_PREFIX):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, small_sequence(tmp_path), "-o", out)
+    assert code == 130 and "no result files were written" in err
+    assert listing(out) == []
+
+
 def test_disk_full_is_one_line_and_leaves_nothing(tmp_path, capsys, monkeypatch):
     def full(path, *args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
