@@ -13,11 +13,12 @@ from trackers.siammt.backbone import (
     AlexNet,
     input_size,
     load_alexnet,
+    load_backbone,
     output_size,
+    weights_path,
 )
 
 PACKAGED = Path(__file__).resolve().parents[1] / "trackers" / "siammt" / "weights"
-SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models" / "siamfc"
 
 
 def test_full_width_alexnet_shapes():
@@ -47,15 +48,24 @@ def test_packaged_weights_load_with_inferred_width_and_notice():
 
 
 def test_legacy_format_checkpoint_loads():
-    path = SHARED_MODELS / "FDSiamfc_15.pth"
-    if not path.is_file():
-        pytest.skip(f"{path} not found")
+    path = PACKAGED / "FDSiamfc_15.pth"
     with path.open("rb") as fh:
         assert fh.read(2) != b"PK"  # legacy pickle, not the zip format
     net = load_alexnet(path)
     assert net.widths == (14, 38, 56, 56, 38)
     with torch.inference_mode():
         assert net(torch.zeros(1, 3, 127, 127)).shape == (1, 38, 6, 6)
+
+
+def test_packaged_weights_by_name(tmp_path):
+    assert weights_path(None) == PACKAGED / "FDSiamfc_30.pth"
+    assert weights_path("FDSiamfc_15") == PACKAGED / "FDSiamfc_15.pth"
+    assert load_backbone("FDSiamfc_15", "relu", torch.device("cpu")).widths[-1] == 38
+    # A path (with a folder or a suffix) is always a path, even where a packaged name matches.
+    for other in (tmp_path / "FDSiamfc_15", "FDSiamfc_15.pth", "x/FDSiamfc_15", "no_such"):
+        assert weights_path(other) == Path(other)
+    with pytest.raises(InputError, match="not found"):
+        load_backbone("no_such", "relu", torch.device("cpu"))
 
 
 def test_batchnorm_folding_keeps_the_features():

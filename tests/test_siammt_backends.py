@@ -9,7 +9,7 @@ import torch
 from helpers import MOT_DIR, SAMPLE
 
 from mot_pipeline.boxes import iou_matrix
-from trackers.siammt import backends, model_cache
+from trackers.siammt import backbone, backends, model_cache
 from trackers.siammt.config import SiamMTConfig
 from trackers.siammt.tracker import SiamMT
 
@@ -51,10 +51,13 @@ def test_openvino_features_match_torch(cache, region, precision, tolerance):
     assert error < tolerance
 
 
-def test_int8_features_stay_close(cache, region):
+@pytest.mark.parametrize("weights", [None, "FDSiamfc_15"])  # the default; the lean preset's
+def test_int8_features_stay_close(cache, region, weights):
     pytest.importorskip("nncf")
-    reference = _features(TORCH_F32, region)
-    got = _features(SiamMTConfig(backend="openvino", precision="int8", cache_dir=cache), region)
+    reference = _features(SiamMTConfig(weights=weights, backend="torch", precision="f32"), region)
+    config = SiamMTConfig(weights=weights, backend="openvino", precision="int8", cache_dir=cache)
+    got = _features(config, region)
+    assert got.shape == reference.shape
     error = (got - reference).abs().mean() / reference.abs().mean()
     assert error < 0.1
 
@@ -105,7 +108,7 @@ def test_cache_key_follows_weights_and_precision(tmp_path):
     f32, bf16 = (model_cache.cache_key(config, p) for p in ("f32", "bf16"))
     assert f32 != bf16
     weights = tmp_path / "w.pth"
-    weights.write_bytes(Path(model_cache.DEFAULT_WEIGHTS).read_bytes() + b"\0")
+    weights.write_bytes(Path(backbone.DEFAULT_WEIGHTS).read_bytes() + b"\0")
     other = SiamMTConfig(weights=str(weights), cache_dir=str(tmp_path))
     assert model_cache.cache_key(other, "f32") != f32
 

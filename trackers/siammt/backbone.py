@@ -27,7 +27,8 @@ from mot_pipeline.errors import InputError
 
 STRIDE = 8
 RECEPTIVE_FIELD = 87
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "FDSiamfc_30.pth"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "FDSiamfc_30.pth"  # FDSiamFC 0.3x; FDSiamfc_15: 0.15x
 FULL_WIDTHS = (96, 256, 384, 384, 256)
 # siamfc-pytorch's BatchNorm eps: the statistics in its checkpoints were estimated with it.
 SIAMFC_BN_EPS = 1e-6
@@ -202,8 +203,21 @@ def load_alexnet(
     return net.to(device)
 
 
+def weights_path(weights: str | Path | None) -> Path:
+    """The checkpoint file `weights` names: None is the packaged FDSiamFC 0.3x; a bare name
+    that is the stem of a packaged file (`FDSiamfc_15`: FDSiamFC 0.15x) is that file, so a
+    preset can name shipped weights without a path; anything else is a path."""
+    if weights is None:
+        return DEFAULT_WEIGHTS
+    path = Path(weights)
+    packaged = WEIGHTS_DIR / f"{path.name}.pth"
+    if path.name == str(weights) and not path.suffix and packaged.is_file():
+        return packaged
+    return path
+
+
 def load_backbone(weights: str | Path | None, activation: str, device: torch.device) -> AlexNet:
-    """The SiamFC AlexNet (`weights` None: the packaged FDSiamFC 0.3x) on `device`;
-    channels-last on CPU, where its convs run faster."""
-    net = load_alexnet(weights or DEFAULT_WEIGHTS, activation=activation, device=device)
+    """The SiamFC AlexNet (`weights`: see `weights_path`) on `device`; channels-last on CPU,
+    where its convs run faster."""
+    net = load_alexnet(weights_path(weights), activation=activation, device=device)
     return net.to(memory_format=torch.channels_last) if device.type == "cpu" else net

@@ -22,7 +22,9 @@ class SiamParams:
     """SiamFC's inference hyper-parameters (values from SiamFC / siamfc-pytorch) and the
     settings every SiamFC-family tracker has."""
 
-    weights: str | None = None  # siamfc-pytorch checkpoint; None: the packaged FDSiamfc_30
+    # siamfc-pytorch checkpoint: a path, or a packaged one by name (FDSiamfc_30, the default;
+    # FDSiamfc_15, 0.15x width: the lean preset)
+    weights: str | None = None
     device: str = "cpu"
     activation: Literal["relu", "leaky_relu"] = "relu"  # the shipped weights: ReLU
     context: float = 0.5  # ζ: context margin of the exemplar region, Eq. 5

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from mot_pipeline.fileio import cache_root
-from trackers.siammt.backbone import DEFAULT_WEIGHTS, input_size, load_backbone
+from trackers.siammt.backbone import input_size, load_backbone, weights_path
 from trackers.siammt.config import SiamMTConfig
 
 FORMAT_VERSION = 2  # bump when the built model changes for the same inputs
@@ -41,7 +41,7 @@ def cache_key(config: SiamMTConfig, precision: str) -> str:
     """Folder name of the entry for these weights, activation and precision."""
     import openvino
 
-    digest = hashlib.sha256(Path(config.weights or DEFAULT_WEIGHTS).read_bytes())
+    digest = hashlib.sha256(weights_path(config.weights).read_bytes())
     parts = [config.activation, precision, str(FORMAT_VERSION), openvino.__version__]
     if precision == "int8":
         from importlib.metadata import PackageNotFoundError, version

@@ -128,7 +128,8 @@ class TrainConfig:
     and activation training shares with the tracker that will load the result."""
 
     mode: Literal["finetune", "scratch"] = "finetune"
-    # finetune: a siamfc-pytorch checkpoint to start from (None: the packaged FDSiamFC 0.3x)
+    # finetune: a siamfc-pytorch checkpoint to start from, a path or a packaged name (None:
+    # the packaged FDSiamFC 0.3x; FDSiamfc_15: 0.15x)
     init_weights: str | None = None
     widths: tuple[int, ...] | None = None  # scratch: conv widths (None: 0.3x); finetune: checked
     frozen_convs: int = 3  # finetune: conv1..conv3 frozen (paper Sec. 3.3)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from mot_pipeline.errors import InputError
-from trackers.siammt.backbone import DEFAULT_WEIGHTS, AlexNet, load_alexnet
+from trackers.siammt.backbone import AlexNet, load_alexnet, weights_path
 from trackers.siammt.config import SiamMTConfig
 from trackers.siammt.crop import kappa
 from trackers.siammt.features import FeatureExtractor, FrameFeatures
@@ -67,7 +67,7 @@ def init_alexnet(
     fit `widths`, when given); `scratch` starts from a normal initialisation."""
     if mode == "scratch":
         return scratch_alexnet(widths or REDUCED_WIDTHS, activation)
-    path = weights or DEFAULT_WEIGHTS
+    path = weights_path(weights)
     net = load_alexnet(path, activation=activation, fuse=False)
     if widths is not None and tuple(widths) != net.widths:
         raise InputError(
