@@ -9,6 +9,15 @@ from __future__ import annotations
 
 import operator
 import os
+import sys
+
+# libgomp (torch's OpenMP runtime on Linux) keeps idle threads spinning ~300,000 iterations after
+# each parallel op. The detector and the int8 backbones run in OpenVINO's own thread pool right
+# after torch ops and, on a few cores, wait for those spinning threads; a short spin frees the
+# cores and keeps torch's back-to-back ops fast (docs/DECISIONS.md, "OpenMP spin between torch
+# and OpenVINO").
+OPENMP_SPIN_COUNT = "10000"
+OPENMP_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 
 def available_cpus() -> int:
@@ -31,3 +40,13 @@ def set_threads(n: int | None = None) -> int:
     torch.set_num_threads(n)
     cv2.setNumThreads(n)
     return n
+
+
+def short_openmp_spin() -> bool:
+    """Set libgomp's spin count (`GOMP_SPINCOUNT`, this process and its children) unless the
+    user set it or a wait policy. Only before torch is imported: libgomp reads it once, when it
+    loads. True if it was set."""
+    if "torch" in sys.modules or any(name in os.environ for name in OPENMP_SETTINGS):
+        return False
+    os.environ["GOMP_SPINCOUNT"] = OPENMP_SPIN_COUNT
+    return True

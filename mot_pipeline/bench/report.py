@@ -39,7 +39,7 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
     """Where a benchmark ran: results depend on it, so every report carries it."""
     import torch
 
-    from mot_pipeline.threads import available_cpus
+    from mot_pipeline.threads import OPENMP_SETTINGS, available_cpus
 
     info: dict[str, Any] = {
         "cpu": cpu_name(),
@@ -51,6 +51,7 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
         "platform": platform.platform(),
         "hostname": platform.node(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        **{name.lower(): os.environ.get(name) for name in OPENMP_SETTINGS},
     }
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))

@@ -12,6 +12,7 @@ from typing import Any
 
 from mot_pipeline.cli.argtypes import non_negative_int, positive_float, positive_int
 from mot_pipeline.errors import InputError
+from mot_pipeline.threads import short_openmp_spin
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -322,6 +323,7 @@ def _variants(args: argparse.Namespace, log, command: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
+    short_openmp_spin()  # before torch loads: benchmarks time what mot-run runs
     command = shlex.join([PROG, *argv])
     log = (lambda _: None) if args.quiet else print
     try:

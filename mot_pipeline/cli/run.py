@@ -21,6 +21,7 @@ from mot_pipeline.config import (
 )
 from mot_pipeline.errors import InputError
 from mot_pipeline.exports import SUFFIXES
+from mot_pipeline.threads import short_openmp_spin
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
@@ -183,6 +184,7 @@ def _choices(field: str) -> tuple[str, ...]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    short_openmp_spin()  # before torch loads
     try:
         with _sigterm_as_interrupt():
             report = _run(args)
