@@ -322,10 +322,10 @@ class _Models:
     @classmethod
     def of(cls, config: Any) -> _Models:
         detector = _user_model(config.detector)
-        weights = config.tracker_options.get("weights")
+        weights = _user_weights(config.tracker_options.get("weights"))
         return cls(
             _Model.read(detector) if detector else None,
-            _Model.read(Path(weights).expanduser()) if weights else None,
+            _Model.read(weights) if weights else None,
         )
 
     def into(self, config: Any, folder: Path) -> Any:
@@ -336,6 +336,16 @@ class _Models:
             options = {**config.tracker_options, "weights": str(self.weights.write(folder))}
             config = dataclasses.replace(config, tracker_options=options)
         return config
+
+
+def _user_weights(weights: str | None) -> Path | None:
+    """The file of the tracker's `weights` option; None when unset or the name of a packaged
+    checkpoint (`FDSiamfc_15`), which every worker has with the package."""
+    if not weights:
+        return None
+    from trackers.siammt.backbone import weights_path
+
+    return None if weights_path(weights) != Path(weights) else Path(weights).expanduser()
 
 
 def _user_model(detector: str) -> Path | None:

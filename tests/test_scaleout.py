@@ -245,6 +245,8 @@ def test_a_users_model_travels_with_the_tasks(tmp_path):
         assert (shipped / f.name).read_bytes() == f.read_bytes()
     assert Path(there.tracker_options["weights"]).read_bytes() == b"weights"
     assert _Models.of(load_config(None)) == _Models()  # embedded: nothing to send
+    packaged = load_config(None, tracker_options={"weights": "FDSiamfc_15"})
+    assert _Models.of(packaged) == _Models()  # a packaged checkpoint by name: nor here
 
 
 @pytest.mark.parametrize("tool", ["mot-run", "mot-bench"])
