@@ -154,3 +154,22 @@ def test_the_tracker_says_what_runs_its_backbone(monkeypatch):
     assert est.describe() == "siammt, backbone torch f32 (set), with a motion prior"
     auto = SiamMT(SiamMTConfig()).describe()
     assert auto.startswith("siammt, backbone torch f32 (auto: f32: the only precision")
+
+
+def test_int8_without_nncf_is_one_line_before_any_conversion(monkeypatch, tmp_path):
+    """No nncf: the InputError that says what to install, raised before the torch model is
+    traced (tracing prints warnings that would precede the one line)."""
+    import sys
+
+    import openvino as ov
+
+    from mot_pipeline.errors import InputError
+
+    def traced(*args, **kwargs):
+        raise AssertionError("converted before checking for nncf")
+
+    monkeypatch.setitem(sys.modules, "nncf", None)  # import nncf -> ModuleNotFoundError
+    monkeypatch.setattr(ov, "convert_model", traced)
+    config = SiamMTConfig(backend="openvino", precision="int8", cache_dir=str(tmp_path))
+    with pytest.raises(InputError, match="needs nncf"):
+        model_cache.build(config, "int8")

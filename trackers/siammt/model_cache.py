@@ -77,6 +77,10 @@ def build(config: SiamMTConfig, precision: str) -> Any:
     giving NHWC features, any input size; int8: quantised by NNCF."""
     import openvino as ov
 
+    if precision == "int8":  # before the conversion, whose tracing prints warnings
+        from trackers.siammt.quantize import require_nncf
+
+        require_nncf()
     net = load_backbone(config.weights, config.activation, torch.device("cpu")).take_bgr()
     side = input_size(EXAMPLE_CELLS)
     model = ov.convert_model(

@@ -68,12 +68,18 @@ def _region(image: np.ndarray, centre: np.ndarray, side: int) -> np.ndarray:
     return np.ascontiguousarray(crop.transpose(2, 0, 1)[None], dtype=np.float32)
 
 
-def quantize(model: Any, config: SiamMTConfig) -> Any:
-    """`model` (float NCHW BGR input) quantised to int8 by NNCF on `calibration_regions`."""
+def require_nncf() -> Any:
+    """The `nncf` module, or the one-line error that says what to install."""
     try:
         import nncf
     except ModuleNotFoundError:
         raise InputError("precision int8 needs nncf: pip install 'mot-pipeline[int8]'") from None
+    return nncf
+
+
+def quantize(model: Any, config: SiamMTConfig) -> Any:
+    """`model` (float NCHW BGR input) quantised to int8 by NNCF on `calibration_regions`."""
+    nncf = require_nncf()
     regions = calibration_regions(config)
     if not regions:
         raise InputError("no gt people to calibrate int8 on", calibration_sequence(config))
