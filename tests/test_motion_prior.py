@@ -19,6 +19,7 @@ class ScriptedAppearance:
     def __init__(self, step=(0.0, 0.0), logit: float = 5.0, centre_score: float = 0.25) -> None:
         self.step, self.logit, self.centre_score = np.asarray(step, np.float32), logit, centre_score
         self.min_report_score = 0.9
+        self.calls = 0  # propagate calls
         self.reset()
 
     @property
@@ -48,6 +49,7 @@ class ScriptedAppearance:
         self._ids, self._boxes = self._ids[keep], self._boxes[keep]
 
     def propagate(self, frame, frame_index=None):
+        self.calls += 1
         self._boxes = self._boxes + np.tile(self.step, 2)
         n = len(self._ids)
         self.last_logits = np.full(n, self.logit, np.float32)
@@ -138,3 +140,43 @@ def test_remove_keeps_filter_rows_with_their_tracks():
     boxes, _ = prior.propagate(FRAME, 1)
     assert prior.ids.tolist() == [2] and boxes[0, 0] > pair[1, 0]
     np.testing.assert_allclose(prior.prior_boxes, pair[1:], atol=1e-4)
+
+
+def test_appearance_every_skips_frames_the_prediction_carries_and_keeps_scores():
+    """appearance_every 2: frames 1 and 3 are the filter's prediction alone, with the track's
+    last score (1 for a box just set from a detection, then the frame-2 peak's 0.99)."""
+    appearance = ScriptedAppearance(step=(3.0, 0.0))
+    prior = _tracked(appearance, MotionPriorConfig(appearance_every=2))
+    boxes, scores = prior.propagate(FRAME, 1)
+    assert appearance.calls == 0 and scores.tolist() == [1.0]
+    np.testing.assert_allclose(boxes, BOX, atol=1e-4)  # no velocity yet: it stays
+    boxes2, scores2 = prior.propagate(FRAME, 2)
+    assert appearance.calls == 1 and prior.last_accepted.tolist() == [True]
+    assert scores2[0] == np.float32(0.99) and boxes2[0, 0] > BOX[0, 0]
+    boxes3, scores3 = prior.propagate(FRAME, 3)
+    assert appearance.calls == 1 and scores3[0] == np.float32(0.99)
+    assert prior.last_accepted.tolist() == [False]
+    assert boxes3[0, 0] > boxes2[0, 0]  # the velocity the measurement gave carries on
+    np.testing.assert_allclose(appearance.boxes(), boxes3)  # the search follows
+
+
+def test_appearance_every_scores_follow_add_and_remove():
+    """A re-detected or new track's score is 1 on skipped frames; removing a track drops its
+    row; without a frame index every frame is an appearance frame."""
+    pair = np.concatenate([BOX, BOX + np.array([150, 0, 150, 0], np.float32)])
+    appearance = ScriptedAppearance(logit=-1.0)  # measurements rejected: centre scores 0.25
+    prior = _tracked(appearance, MotionPriorConfig(appearance_every=3), boxes=pair)
+    _, scores = prior.propagate(FRAME, 3)
+    assert scores.tolist() == [0.25, 0.25]
+    prior.add(FRAME, pair[1:] + 2, np.array([2]), 3)
+    prior.add(FRAME, BOX + 40, np.array([3]), 3)
+    prior.remove(np.array([1]))
+    _, scores = prior.propagate(FRAME, 4)
+    assert prior.ids.tolist() == [2, 3] and scores.tolist() == [1.0, 1.0]
+    prior.propagate(FRAME, None)
+    assert appearance.calls == 2
+
+
+def test_appearance_every_must_be_positive():
+    with pytest.raises(ValueError, match="appearance_every"):
+        MotionPriorConfig(appearance_every=0)

@@ -252,6 +252,30 @@ def test_one_backbone_pass_per_frame_when_add_follows_propagate(seq):
     assert counter.calls == 4
 
 
+def test_appearance_every_runs_the_backbone_on_its_frames_only(seq):
+    """appearance_every 5 with gt as detections every 5th frame: one backbone pass on each of
+    frames 5 and 10 (the add reuses it), none between; after five frames without one, SiamMT
+    finds the people (the same ids' gt) from the filter's prediction, closer than their boxes
+    five frames before (IoU 0.76 / 0.73 against 0.68 / 0.65 when written)."""
+    frames, boxes = seq
+    est = build(SiamMTConfig(motion=MotionPriorConfig(appearance_every=5)))
+    est.add(frames[0], boxes[0][1], boxes[0][0], 0)
+    counter = _count_backbone_calls(est)
+    for f in range(1, 11):
+        out, scores = est.propagate(frames[f], f)
+        assert counter.calls == f // 5 and len(scores) == len(est.ids)
+        if f % 5 == 0:
+            ids, gt = boxes[f]
+            before_ids, before = boxes[f - 5]
+            live = est.ids[np.isin(est.ids, ids) & np.isin(est.ids, before_ids)]
+            now = gt[np.searchsorted(ids, live)]
+            found = np.diag(iou_matrix(out[np.searchsorted(est.ids, live)], now)).mean()
+            stayed = np.diag(iou_matrix(before[np.searchsorted(before_ids, live)], now)).mean()
+            assert found > 0.7 and found > stayed + 0.04
+            est.add(frames[f], gt, ids, f)
+    assert counter.calls == 2
+
+
 def test_new_target_outside_the_extracted_region_gets_its_own_pass(seq):
     frames, _ = seq
     est = SiamMT(SiamMTConfig(frame_scale=1.0))

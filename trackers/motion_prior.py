@@ -49,6 +49,14 @@ class MotionPriorConfig:
     occlusion_iou: float = 0.3  # tracks whose predictions overlap more are not measured
     gate: float = CHI2_4DOF_1PCT
     association_prior: bool = True  # keep the detection-only filter for `prior_boxes`
+    # Run the appearance estimator on frames whose index is a multiple of this (1: every
+    # frame); on the others the filter's prediction moves the tracks. With a divisor of the
+    # pipeline's detect_every, every detector frame gets an appearance step for association.
+    appearance_every: int = 1
+
+    def __post_init__(self) -> None:
+        if self.appearance_every < 1:
+            raise ValueError(f"appearance_every must be >= 1, got {self.appearance_every}")
 
     def noise(self) -> FilterNoise:
         return FilterNoise(
@@ -103,6 +111,7 @@ class MotionPrior:
         self._prior = prior if c.association_prior else None
         self.prior_boxes: np.ndarray | None = None
         self.last_accepted = np.zeros(0, bool)
+        self._scores = np.zeros(0, np.float32)  # each live track's last appearance score
 
     def add(
         self,
@@ -116,6 +125,9 @@ class MotionPrior:
             return
         known = np.isin(ids, self.appearance.ids)
         self.appearance.add(frame, boxes, ids, frame_index)
+        # A box just set from a detection is where the exemplar was cut: fully confident.
+        self._scores = np.concatenate([self._scores, np.ones((~known).sum(), np.float32)])
+        self._scores[rows_of(self.appearance.ids, ids)] = 1.0
         if self._prior is not None:
             self._prior.add(frame, boxes, ids, frame_index)
         kf = self._kf
@@ -134,6 +146,7 @@ class MotionPrior:
         if keep.all():
             return
         self.appearance.remove(ids)
+        self._scores = self._scores[keep]
         if self._kf is not None:
             self._kf.keep(keep)
         if self._prior is not None:
@@ -152,20 +165,25 @@ class MotionPrior:
             return boxes, scores
         start = time.perf_counter()
         kf.predict()
-        if self.config.search_at_prediction:
+        if self.config.search_at_prediction or not self._appearance_frame(frame_index):
             app.place(kf.boxes())
         predict_s = time.perf_counter() - start
+        if not self._appearance_frame(frame_index):
+            self.stage_ms = {"motion": predict_s * 1e3}
+            self.last_accepted = np.zeros(len(app.ids), bool)
+            return app.boxes(), self._scores.copy()
         boxes, scores = app.propagate(frame, frame_index)
         start = time.perf_counter()
         accepted = self._fuse(kf, boxes)
         app.place(kf.boxes())
         self.last_accepted = accepted
+        self._scores = np.where(accepted, scores, app.last_centre_scores).astype(np.float32)
         if getattr(app, "stage_ms", None):
             motion_ms = (time.perf_counter() - start + predict_s) * 1e3
             self.stage_ms = {**app.stage_ms, "motion": motion_ms}
         # The score is the net's at the box returned: the peak for a measurement that was used,
         # the search centre (the prediction) otherwise.
-        return app.boxes(), np.where(accepted, scores, app.last_centre_scores)
+        return app.boxes(), self._scores.copy()
 
     # -- extras --------------------------------------------------------------------------------
     @property
@@ -185,6 +203,11 @@ class MotionPrior:
         return f"{name}, with a motion prior"
 
     # -- internals -----------------------------------------------------------------------------
+    def _appearance_frame(self, frame_index: int | None) -> bool:
+        """Whether this frame gets an appearance step (every frame when the index is unknown)."""
+        every = self.config.appearance_every
+        return every == 1 or frame_index is None or frame_index % every == 0
+
     def _fuse(self, kf: BoxKalmanFilter, boxes: np.ndarray) -> np.ndarray:
         """Update the filter with the plausible appearance boxes; returns which were used."""
         c = self.config
