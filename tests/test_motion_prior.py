@@ -180,3 +180,5 @@ def test_appearance_every_scores_follow_add_and_remove():
 def test_appearance_every_must_be_positive():
     with pytest.raises(ValueError, match="appearance_every"):
         MotionPriorConfig(appearance_every=0)
+    with pytest.raises(ValueError, match="needs fuse"):  # else silently every frame
+        MotionPriorConfig(appearance_every=2, fuse=False)

@@ -52,11 +52,14 @@ class MotionPriorConfig:
     # Run the appearance estimator on frames whose index is a multiple of this (1: every
     # frame); on the others the filter's prediction moves the tracks. With a divisor of the
     # pipeline's detect_every, every detector frame gets an appearance step for association.
+    # Needs fuse (the filter is what moves the tracks on skipped frames).
     appearance_every: int = 1
 
     def __post_init__(self) -> None:
         if self.appearance_every < 1:
             raise ValueError(f"appearance_every must be >= 1, got {self.appearance_every}")
+        if self.appearance_every > 1 and not self.fuse:
+            raise ValueError("appearance_every > 1 needs fuse: the filter moves skipped frames")
 
     def noise(self) -> FilterNoise:
         return FilterNoise(
@@ -165,10 +168,11 @@ class MotionPrior:
             return boxes, scores
         start = time.perf_counter()
         kf.predict()
-        if self.config.search_at_prediction or not self._appearance_frame(frame_index):
+        skip = not self._appearance_frame(frame_index)
+        if self.config.search_at_prediction or skip:
             app.place(kf.boxes())
         predict_s = time.perf_counter() - start
-        if not self._appearance_frame(frame_index):
+        if skip:
             self.stage_ms = {"motion": predict_s * 1e3}
             self.last_accepted = np.zeros(len(app.ids), bool)
             return app.boxes(), self._scores.copy()
