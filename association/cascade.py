@@ -58,6 +58,9 @@ class CascadeConfig:
     # Affinity factor for a track and a detection of different classes: 0 never matches them
     # (within-class association), 1 ignores classes, between penalises the pair.
     cross_class_factor: float = 0.0
+    # Passes 1 and 2, where the estimator gives `prior_boxes`: a track scored below this is
+    # matched by its prior box only, its appearance box is not trusted (0: both, always).
+    min_appearance_score: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.cross_class_factor <= 1.0:
@@ -136,6 +139,10 @@ def match_cascade(
         matches.append(np.stack([t_rows[a.matches[:, 0]], d_rows[a.matches[:, 1]]], axis=1))
         return t_rows[a.unmatched_rows], d_rows[a.unmatched_cols]
 
+    appearance_boxes = track_boxes  # pass 3 (tentative tracks) always uses these
+    if prior_boxes is not None and c.min_appearance_score > 0:
+        trusted = np.asarray(track_scores) >= c.min_appearance_score
+        track_boxes = np.where(trusted[:, None], track_boxes, prior_boxes)
     confirmed = rows[~groups.tentative]
     aff = affinity_of(track_boxes, confirmed, high, affinity)
     if prior_boxes is not None:
@@ -150,7 +157,7 @@ def match_cascade(
         aff = np.where(edge[:, None], both, aff)
     second_left, _ = run(second, low, aff, c.min_iou_second)
     tentative = rows[groups.tentative]
-    aff = affinity_of(track_boxes, tentative, left_high, affinity)
+    aff = affinity_of(appearance_boxes, tentative, left_high, affinity)
     tentative_left, left_high = run(tentative, left_high, aff, c.min_affinity_tentative)
     return CascadeResult(
         np.concatenate(matches).astype(np.int64).reshape(-1, 2),

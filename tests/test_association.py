@@ -145,3 +145,26 @@ def test_cascade_low_score_detection_at_the_border_needs_the_prior_too():
         frame_size=size,
     )
     assert res.matches.size == 0
+
+
+def test_cascade_untrusted_appearance_boxes_give_way_to_the_prior():
+    """Track 0's appearance box drifted onto the neighbour's detection 1; its prior overlaps
+    its own detection 0 (IoU 0.6). Trusted, the drifted box wins (IoU 1); scored below
+    `min_appearance_score` it is not used, in pass 1 nor pass 2; tentative tracks keep theirs."""
+    app = np.array([[30, 0, 40, 20]], np.float32)
+    prior = np.array([[2.5, 0, 12.5, 20]], np.float32)  # IoU with [0, 0, 10, 20]: 7.5 / 12.5
+    dets = Detections([[0, 0, 10, 20], [30, 0, 40, 20]], [0.9, 0.9])
+    gate = CascadeConfig(min_appearance_score=0.5)
+    tracked = _groups([1], [0])
+
+    def matched(scores, config=None, groups=tracked, detections=dets):
+        res = match_cascade(app, np.array(scores), groups, detections, config, prior_boxes=prior)
+        return res.matches.tolist()
+
+    assert matched([0.3]) == [[0, 1]]  # default: the gate is off
+    assert matched([0.8], gate) == [[0, 1]]
+    assert matched([0.3], gate) == [[0, 0]]
+    low = Detections([[30, 0, 40, 20]], [0.2])  # pass 2: IoU with the prior box only
+    assert matched([0.8], gate, detections=low) == [[0, 0]]
+    assert matched([0.3], gate, detections=low) == []
+    assert matched([0.3], gate, groups=_groups([0], [1])) == [[0, 1]]  # tentative

@@ -345,6 +345,26 @@ def test_protocol_and_scores(seq):
     assert est.ids.size == 0 and est.propagate(frames[2])[0].shape == (0, 4)
 
 
+def test_calibrated_scores_change_nothing_but_the_scores(seq):
+    """score_scale / score_bias map the same logits; boxes and the motion prior's decisions
+    (which read logits, not scores) stay the same."""
+    frames, boxes = seq
+    ids, box = boxes[0]
+    runs = []
+    for scale, bias in ((1.0, 0.0), (0.2, -1.0)):
+        est = build(SiamMTConfig(score_scale=scale, score_bias=bias))
+        est.add(frames[0], box, ids)
+        out = [est.propagate(f) for f in frames[1:4]]
+        runs.append((out, est.appearance.last_logits.copy()))
+    (plain, logits), (calibrated, logits_c) = runs
+    assert np.array_equal(logits, logits_c)
+    for (b0, s0), (b1, s1) in zip(plain, calibrated, strict=True):
+        assert np.array_equal(b0, b1)
+        z0 = np.log(s0.astype(np.float64)) - np.log1p(-s0.astype(np.float64))
+        expected = 1 / (1 + np.exp(-(0.2 * z0 - 1.0)))
+        assert np.allclose(s1, expected, atol=5e-3)  # float32 scores near 1 round the logit
+
+
 def test_motion_prior_carries_an_occluded_target(seq):
     """Constant motion (a camera pan), then the target is painted over: SiamMT's peak is weak,
     the measurement is dropped and the box continues at the learnt velocity."""

@@ -1,6 +1,7 @@
 """`mot-bench`: speed (`speed`), accuracy against detection interval (`accuracy`), the
-paper's tracking-quality protocol (`mvot`), and derived test sequences (`variants`). Argument
-parsing and reporting only; the work is in `mot_pipeline.bench`."""
+paper's tracking-quality protocol (`mvot`), the calibration of SiamMT's score (`calibrate`),
+and derived test sequences (`variants`). Argument parsing and reporting only; the work is in
+`mot_pipeline.bench`."""
 
 from __future__ import annotations
 
@@ -50,6 +51,24 @@ def _common(p: argparse.ArgumentParser, methods: Sequence[str]) -> None:
 
 def _paths(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help=what)
+
+
+def _intervals(p: argparse.ArgumentParser, default: Sequence[int], what: str) -> None:
+    p.add_argument(
+        "--detect-every",
+        "-k",
+        nargs="+",
+        type=positive_int,
+        default=list(default),
+        metavar="K",
+        help=f"{what} (default {' '.join(map(str, default))})",
+    )
+
+
+def _cache(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cache", metavar="DIR", help="detection cache (default ~/.cache/mot-pipeline/detections)"
+    )
 
 
 def _timed_detector(p: argparse.ArgumentParser, default: str) -> None:
@@ -134,15 +153,7 @@ def _accuracy_parser(sub: Any) -> None:
     a = sub.add_parser("accuracy", help="MOTA/IDF1/HOTA and fps per estimator x detect-every")
     _paths(a, "MOTChallenge sequences or split dirs with gt/gt.txt")
     _common(a, accuracy.DEFAULT_METHODS)
-    a.add_argument(
-        "--detect-every",
-        "-k",
-        nargs="+",
-        type=positive_int,
-        default=list(accuracy.DEFAULT_DETECT_EVERY),
-        metavar="K",
-        help="detection intervals (default 1 2 3 5 10 15)",
-    )
+    _intervals(a, accuracy.DEFAULT_DETECT_EVERY, "detection intervals")
     a.add_argument(
         "--detector",
         metavar="{yolo11n,yolov8n,public,MODEL_PATH}",
@@ -150,9 +161,7 @@ def _accuracy_parser(sub: Any) -> None:
     )
     a.add_argument("--config", metavar="YAML", help="a mot-run preset (see configs/)")
     a.add_argument("--conf", type=float, help="YOLO confidence threshold")
-    a.add_argument(
-        "--cache", metavar="DIR", help="detection cache (default ~/.cache/mot-pipeline/detections)"
-    )
+    _cache(a)
     from mot_pipeline.cli import scale
 
     scale.add_arguments(a, chunks=False)  # --workers, --ray: the runs as parallel tasks
@@ -204,6 +213,25 @@ def _mvot_parser(sub: Any) -> None:
     m.set_defaults(run=_mvot)
 
 
+def _calibrate_parser(sub: Any) -> None:
+    from mot_pipeline.bench import calibration
+
+    c = sub.add_parser(
+        "calibrate",
+        help="how well SiamMT's score tells a box on its target, and its fitted calibration",
+    )
+    _paths(c, "MOTChallenge sequences or split dirs with gt/gt.txt")
+    _output(c, "runs/calibration", "where calibration.json/.md go (default runs/calibration)")
+    c.add_argument(
+        "--threads", type=positive_int, metavar="N", help="torch threads (default: all cores)"
+    )
+    _quiet(c)
+    _intervals(c, calibration.DEFAULT_DETECT_EVERY, "detection intervals to sample at")
+    c.add_argument("--config", metavar="YAML", help="a mot-run preset (its tracker: siammt)")
+    _cache(c)
+    c.set_defaults(run=_calibrate)
+
+
 def _variants_parser(sub: Any) -> None:
     from mot_pipeline.bench import variants
 
@@ -233,8 +261,10 @@ def parser() -> argparse.ArgumentParser:
         description="Benchmarks: tracking speed, accuracy against detection "
         "interval, and the paper's multi-object VOT protocol.",
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="{speed,accuracy,mvot,variants}")
-    for add in (_speed_parser, _accuracy_parser, _mvot_parser, _variants_parser):
+    sub = p.add_subparsers(
+        dest="command", required=True, metavar="{speed,accuracy,mvot,calibrate,variants}"
+    )
+    for add in (_speed_parser, _accuracy_parser, _mvot_parser, _calibrate_parser, _variants_parser):
         add(sub)
     return p
 
@@ -312,6 +342,21 @@ def _mvot(args: argparse.Namespace, log, command: str) -> None:
         tracker_configs=_preset_tracker(args.config),
     )
     mvot.run(args.paths, args.output, config, progress=not args.quiet, log=log, command=command)
+
+
+def _calibrate(args: argparse.Namespace, log, command: str) -> None:
+    from mot_pipeline.bench import calibration
+    from mot_pipeline.config import load_config
+
+    config = calibration.CalibrateConfig(
+        run=load_config(args.config),
+        detect_every=tuple(args.detect_every),
+        threads=args.threads,
+        cache_dir=args.cache,
+    )
+    calibration.run(
+        args.paths, args.output, config, progress=not args.quiet, log=log, command=command
+    )
 
 
 def _variants(args: argparse.Namespace, log, command: str) -> None:

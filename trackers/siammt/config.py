@@ -38,6 +38,11 @@ class SiamParams:
     response_up: int = 16
     upsample: Literal["bilinear", "bicubic"] = "bilinear"  # SiamMT (paper Sec. 4.4) / SiamFC
     out_scale: float = 0.001  # siamfc-pytorch's head: logits = out_scale * xcorr
+    # The score of a box is sigmoid(score_scale * logit + score_bias): 1 and 0 give the net's
+    # own probability; `mot-bench calibrate` fits them so that it is the probability that the
+    # box is on its target (measurements: docs/DECISIONS.md, "SiamMT: a calibrated score").
+    score_scale: float = 1.0
+    score_bias: float = 0.0
     min_box_size: float = 2.0  # px, a box never shrinks below this
     # Not SiamFC's: the pipeline hides a propagated track whose score (the probability at the
     # box returned) falls below this (`trackers.ReportThreshold`).
@@ -49,6 +54,11 @@ class SiamParams:
         check_choices(self)
         if self.motion is not None and not isinstance(self.motion, MotionPriorConfig):
             raise ValueError(f"motion must be a MotionPriorConfig or None, got {self.motion!r}")
+        if not (self.score_scale > 0 and np.isfinite(self.score_bias)):
+            raise ValueError(
+                f"score_scale must be > 0 and score_bias finite, got {self.score_scale}, "
+                f"{self.score_bias}"
+            )
         if self.scale_num < 1 or self.scale_num % 2 == 0:
             raise ValueError(f"scale_num must be odd and positive, got {self.scale_num}")
 

@@ -276,7 +276,9 @@ def locate_reference(
     return torch.stack(disps), torch.tensor(scales), torch.stack(logits)
 
 
-def probability(logits: np.ndarray) -> np.ndarray:
-    """sigmoid(logit): the head was trained with a logistic loss on these logits, so this is
-    the net's probability that the target is at that location (float32)."""
-    return (1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))).astype(np.float32)
+def probability(logits: np.ndarray, scale: float = 1.0, bias: float = 0.0) -> np.ndarray:
+    """sigmoid(scale * logit + bias) as float32. With 1 and 0 the net's own probability that
+    the target is at that location (the head was trained with a logistic loss on these
+    logits); a fitted scale and bias (`SiamParams.score_scale`, `score_bias`) calibrate it."""
+    z = np.asarray(logits) * scale + bias  # Python floats keep float32 logits float32
+    return (1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))).astype(np.float32)

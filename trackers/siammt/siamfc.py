@@ -81,6 +81,10 @@ class _SiamFCBase:
         """`trackers.ReportThreshold`, as SiamMT's (same hyper-parameters)."""
         return self.config.min_report_score
 
+    def _probability(self, logits: np.ndarray) -> np.ndarray:
+        """The score of a box: the (calibrated) probability of its peak logit."""
+        return probability(logits, self.config.score_scale, self.config.score_bias)
+
     def reset(self) -> None:
         self._t = Targets(self.exemplar_cells**2, self.net.out_channels, self.device)
         self.last_logits = np.zeros(0, np.float32)
@@ -159,8 +163,8 @@ class _SiamFCBase:
         apply_update(self._t.centre, self._t.size, self._t.cell, disp, idx, c)
         np.maximum(self._t.size, c.min_box_size, out=self._t.size)
         self.last_logits = logits
-        self.last_centre_scores = probability(centre_logits)
-        return self._t.boxes(), probability(logits)
+        self.last_centre_scores = self._probability(centre_logits)
+        return self._t.boxes(), self._probability(logits)
 
     # -- what the motion prior uses ------------------------------------------------------------
     @property

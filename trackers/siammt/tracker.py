@@ -96,7 +96,7 @@ class SiamMT:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         with torch.inference_mode():
             self._track(frame, frame_index)
-        return self.boxes(), probability(self.last_logits)
+        return self.boxes(), self._probability(self.last_logits)
 
     # -- what the motion prior (and the benchmarks) use ----------------------------------------
     @property
@@ -112,6 +112,10 @@ class SiamMT:
     def min_report_score(self) -> float:
         """`trackers.ReportThreshold`: the pipeline hides a propagated track scored below."""
         return self.config.min_report_score
+
+    def _probability(self, logits: np.ndarray) -> np.ndarray:
+        """The score of a box: the (calibrated) probability of its peak logit."""
+        return probability(logits, self.config.score_scale, self.config.score_bias)
 
     def describe(self) -> str:
         """One line for logs: what runs φ and why (`backends.resolve`)."""
@@ -155,7 +159,7 @@ class SiamMT:
         disp, scale_idx, logits = self.peaks.locate(scores)
         self.last_scale_peaks = self.peaks.last_peaks.cpu().numpy()
         self.last_logits = logits.cpu().numpy().astype(np.float32)
-        self.last_centre_scores = probability(centre_logits.astype(np.float32))
+        self.last_centre_scores = self._probability(centre_logits.astype(np.float32))
         timer.lap("peak")
         disp_np = disp.cpu().numpy().astype(np.float64)
         apply_update(t.centre, t.size, t.cell, disp_np, scale_idx.cpu().numpy(), c)
