@@ -26,7 +26,6 @@ import mot_pipeline.bench.accuracy as accuracy
 import mot_pipeline.pipeline as pipeline_module
 from mot_pipeline import motchallenge
 from mot_pipeline.bench.calibration import ON_TARGET_IOU, TargetLabeller, gt_objects
-from mot_pipeline.boxes import iou_matrix
 from mot_pipeline.config import load_config
 
 GATE = 0.5  # the oracle scores are 0 or 1
@@ -36,16 +35,12 @@ LABELS = ("on-target", "not-drifted")
 def oracle_scores(label: str, labeller: TargetLabeller, frame_index: int, ids, boxes):
     """1 where the track's box is right by `label`, else 0; tracks without a target: 1 for
     `not-drifted` (there is no one to drift from), 0 for `on-target` (no target to be on)."""
-    empty = (np.zeros(0, np.int64), np.zeros((0, 4), np.float32))
-    gt_ids, gt_boxes = labeller.objects.get(frame_index, empty)
+    ious, column = labeller.overlaps(frame_index, ids, boxes)
     scores = np.full(len(ids), 1.0 if label == "not-drifted" else 0.0, np.float32)
-    for row, track_id in enumerate(ids):
-        where = np.flatnonzero(gt_ids == labeller.target.get(int(track_id), -1))
-        if len(where) == 0:
-            continue
-        ious = iou_matrix(boxes[row : row + 1], gt_boxes)[0]
-        own = ious[where[0]]
-        scores[row] = own >= ON_TARGET_IOU if label == "on-target" else own >= ious.max()
+    has = column >= 0
+    if has.any():
+        own = ious[has, column[has]]
+        scores[has] = own >= ON_TARGET_IOU if label == "on-target" else own >= ious[has].max(1)
     return scores
 
 

@@ -200,20 +200,32 @@ class TargetLabeller:
         from association.assign import assign
         from mot_pipeline.boxes import iou_matrix
 
-        empty = (np.zeros(0, np.int64), np.zeros((0, 4), np.float32))
-        gt_ids, gt_boxes = self.objects.get(frame_index, empty)
+        gt_ids, gt_boxes = self._gt(frame_index)
         rows = np.flatnonzero(detected)
         iou = iou_matrix(boxes[rows], gt_boxes)
         self.target.update({int(ids[r]): -1 for r in rows})
         for r, g in assign(iou, ON_TARGET_IOU).matches:
             self.target[int(ids[rows[r]])] = int(gt_ids[g])
         rest = np.flatnonzero(~detected)
+        ious, column = self.overlaps(frame_index, ids[rest], boxes[rest])
+        has = column >= 0
         labels = np.zeros(len(rest), bool)
-        for i, r in enumerate(rest):
-            where = np.flatnonzero(gt_ids == self.target.get(int(ids[r]), -1))
-            if len(where):
-                labels[i] = iou_matrix(boxes[r : r + 1], gt_boxes[where])[0, 0] >= ON_TARGET_IOU
+        labels[has] = ious[has, column[has]] >= ON_TARGET_IOU
         return rest, labels
+
+    def overlaps(self, frame_index: int, ids, boxes) -> tuple[np.ndarray, np.ndarray]:
+        """IoU of each track's box with every gt object of the frame (N, G), and the column
+        of each track's target (-1: it has none, or its target is not in this frame)."""
+        from mot_pipeline.boxes import iou_matrix
+
+        gt_ids, gt_boxes = self._gt(frame_index)
+        columns = {int(g): j for j, g in enumerate(gt_ids)}  # gt ids are unique per frame
+        column = [columns.get(self.target.get(int(i), -1), -1) for i in ids]
+        return iou_matrix(boxes, gt_boxes), np.array(column, np.int64)
+
+    def _gt(self, frame_index: int) -> tuple[np.ndarray, np.ndarray]:
+        empty = (np.zeros(0, np.int64), np.zeros((0, 4), np.float32))
+        return self.objects.get(frame_index, empty)
 
 
 def raw_logits(scores: np.ndarray) -> np.ndarray:
